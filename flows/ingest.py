@@ -1,0 +1,40 @@
+"""The ingestion flow: discover new dumps, extract them in batches, deduplicate, publish, catalog."""
+
+from typing import Any
+
+from prefect import flow, unmapped
+from prefect.runtime import flow_run
+
+from newsetl.settings import Settings
+from tasks.catalog import build_catalog
+from tasks.dedupe import plan_publish
+from tasks.discover import discover_files, make_batches
+from tasks.extract import extract_batch, result_storage
+from tasks.load import publish_plan, recover_pending
+from tasks.runs import finish_run, run_lock, start_run
+
+
+@flow(name="newsetl-ingest")
+def ingest(raw_dir: str | None = None, out_dir: str | None = None) -> dict[str, Any]:
+    """Ingest every dump under the raw root that no run has ingested yet, and publish the tables."""
+    overrides = {k: v for k, v in {"raw_dir": raw_dir, "out_dir": out_dir}.items() if v is not None}
+    settings = Settings(**overrides)
+    run_id = str(flow_run.id)
+    with run_lock(settings):
+        started = start_run(settings, run_id)
+        recover_pending(settings)
+        found = discover_files(settings)
+        counts: dict[str, Any] = {
+            "files_new": len(found.new),
+            "files_unchanged": found.unchanged,
+            "files_ignored": found.ignored,
+        }
+        if found.new:
+            extract = extract_batch.with_options(result_storage=result_storage(settings))
+            batches = make_batches(found.new, settings.batch_files, settings.batch_bytes)
+            staged = extract.map(batches, unmapped(settings)).result()
+            plan = plan_publish(staged, settings, run_id)
+            counts |= publish_plan(plan, settings)
+        row = finish_run(settings, run_id, started, counts)
+        build_catalog(settings)
+    return row

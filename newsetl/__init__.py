@@ -1,0 +1,1 @@
+"""newsetl: scraped news dumps in, clean deduplicated articles out, queryable with DuckDB."""

@@ -1,0 +1,135 @@
+"""The table schemas: the one place that names and types every column newsetl writes."""
+
+import pyarrow as pa
+
+UTC_TS = pa.timestamp("us", tz="UTC")
+
+# Published tables (public interface: see the README's table reference).
+ARTICLES = pa.schema(
+    [
+        ("article_id", pa.string()),
+        ("source", pa.string()),
+        ("story_code", pa.string()),
+        ("title", pa.string()),
+        ("published_at", UTC_TS),
+        ("body", pa.string()),
+        ("word_count", pa.int32()),
+        ("char_count", pa.int32()),
+        ("paragraph_count", pa.int32()),
+        ("caption_count", pa.int32()),
+        ("content_hash", pa.string()),
+        ("source_file", pa.string()),
+        ("record_no", pa.int32()),
+        ("file_sha256", pa.string()),
+        ("run_id", pa.string()),
+        ("year", pa.int32()),
+        ("month", pa.int32()),
+    ]
+)
+ARTICLES_PARTITIONS = ["year", "month"]
+
+CAPTIONS = pa.schema(
+    [
+        ("article_id", pa.string()),
+        ("caption_no", pa.int32()),
+        ("caption", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+
+DUPLICATES = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("record_no", pa.int32()),
+        ("duplicate_of", pa.string()),
+        ("kind", pa.string()),
+        ("similarity", pa.float64()),
+        ("source", pa.string()),
+        ("story_code", pa.string()),
+        ("title", pa.string()),
+        ("published_at", UTC_TS),
+        ("content_hash", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+
+QUARANTINE = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("record_no", pa.int32()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+
+FILES = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("sha256", pa.string()),
+        ("bytes", pa.int64()),
+        ("status", pa.string()),
+        ("records", pa.int32()),
+        ("source", pa.string()),
+        ("run_id", pa.string()),
+        ("ingested_at", UTC_TS),
+    ]
+)
+
+RUNS = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("started_at", UTC_TS),
+        ("finished_at", UTC_TS),
+        ("status", pa.string()),
+        ("files_new", pa.int64()),
+        ("files_unchanged", pa.int64()),
+        ("files_ignored", pa.int64()),
+        ("records", pa.int64()),
+        ("articles_new", pa.int64()),
+        ("articles_revised", pa.int64()),
+        ("duplicates", pa.int64()),
+        ("quarantined", pa.int64()),
+        ("seconds", pa.float64()),
+    ]
+)
+
+# Learned page furniture: short closing lines and how many articles of a source they ended.
+FURNITURE = pa.schema([("source", pa.string()), ("line", pa.string()), ("articles", pa.int64())])
+
+TABLES: dict[str, pa.Schema] = {
+    "articles": ARTICLES,
+    "captions": CAPTIONS,
+    "duplicates": DUPLICATES,
+    "quarantine": QUARANTINE,
+    "files": FILES,
+    "runs": RUNS,
+    "furniture": FURNITURE,
+}
+PARTITIONS: dict[str, list[str]] = {"articles": ARTICLES_PARTITIONS}
+
+# Work files between tasks (not published).
+STAGED_RECORDS = pa.schema(
+    [
+        ("source", pa.string()),
+        ("source_file", pa.string()),
+        ("file_sha256", pa.string()),
+        ("record_no", pa.int32()),
+        ("title", pa.string()),
+        ("published_local", pa.timestamp("us")),
+        ("story_code", pa.string()),
+        ("captions", pa.list_(pa.string())),
+        ("paragraphs", pa.list_(pa.string())),
+    ]
+)
+STAGED_QUARANTINE = QUARANTINE.remove(QUARANTINE.get_field_index("run_id"))
+STAGED_FILES = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("sha256", pa.string()),
+        ("bytes", pa.int64()),
+        ("status", pa.string()),
+        ("records", pa.int32()),
+        ("source", pa.string()),
+    ]
+)

@@ -1,0 +1,37 @@
+"""Catalog: the DuckDB file analysts open, with one view per table over the files of its current version."""
+
+import os
+
+import duckdb
+from prefect import get_run_logger, task
+
+from newsetl.schemas import TABLES
+from newsetl.settings import Settings
+from tasks.tables import table_sql
+
+# Any DuckDB from 1.1 on (CLI, Python, DBeaver) must open the file, so it is written in 1.1's storage format.
+STORAGE_VERSION = "v1.1.0"
+
+
+def write_catalog(settings: Settings) -> int:
+    """Write the catalog to a new file and swap it in: a reader holding the old one is never disturbed."""
+    target = settings.catalog_path
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION})
+    try:
+        for name in TABLES:
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM {table_sql(settings, name)}")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    os.replace(tmp, target)
+    return len(TABLES)
+
+
+@task(name="build-catalog", retries=3, retry_delay_seconds=[1, 5, 20])
+def build_catalog(settings: Settings) -> str:
+    """Rebuild news.duckdb over the tables' current versions; returns its path."""
+    views = write_catalog(settings)
+    get_run_logger().info("catalog %s rebuilt with %d views", settings.catalog_path, views)
+    return str(settings.catalog_path)

@@ -1,0 +1,173 @@
+"""Extract: read every dump of a batch, parse and clean its records, and stage them as Parquet work files."""
+
+import hashlib
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from prefect import get_run_logger, task
+from prefect.context import TaskRunContext
+from prefect.filesystems import LocalFileSystem
+
+from newsetl.reasons import Reason
+from newsetl.schemas import STAGED_FILES, STAGED_QUARANTINE, STAGED_RECORDS
+from newsetl.settings import Settings
+from tasks.clean import DEFAULT_FURNITURE, clean_record
+from tasks.discover import DumpFile
+from tasks.parse import read_dump
+from tasks.records import CleanRecord, Rejected
+
+# Bump when parsing or cleaning changes what a batch stages, so cached batches are not reused.
+EXTRACT_VERSION = "1"
+# Rows buffered before a row group is written: bounds memory whatever the size of a batch.
+FLUSH_ROWS = 5000
+
+
+def batch_key(batch: list[DumpFile]) -> str:
+    """A batch is named by the content of its files, so a rerun or retry finds its staged result."""
+    digest = hashlib.sha256(f"extract-v{EXTRACT_VERSION}".encode())
+    for f in batch:
+        digest.update(f"\0{f.source_file}\0{f.sha256}".encode())
+    return "batch-" + digest.hexdigest()[:32]
+
+
+def furniture_for(settings: Settings, source: str) -> frozenset[str]:
+    extra = settings.furniture.get(source, [])
+    return DEFAULT_FURNITURE | {line.casefold() for line in extra}
+
+
+def extract_file(f: DumpFile, settings: Settings) -> tuple[list[CleanRecord], list[Rejected]]:
+    """Parse and clean one dump; a bad file or record becomes a Rejected, never an exception."""
+    furniture = furniture_for(settings, f.source)
+    kept: list[CleanRecord] = []
+    rejected: list[Rejected] = []
+    try:
+        for item in read_dump(Path(f.path), max_record_bytes=settings.max_record_bytes):
+            if isinstance(item, Rejected):
+                rejected.append(item)
+                continue
+            cleaned = clean_record(item, furniture)
+            (rejected if isinstance(cleaned, Rejected) else kept).append(cleaned)  # type: ignore[arg-type]
+    except FileNotFoundError:
+        return [], [Rejected(None, Reason.UNREADABLE, "file disappeared while being ingested: drop it again")]
+    return kept, rejected
+
+
+class _Staged:
+    """Buffers rows of one staged table and writes them as row groups of a Parquet file."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.rows: list[dict[str, Any]] = []
+        self.writer = pq.ParquetWriter(path, schema, compression="zstd")
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.rows = []
+
+    def close(self) -> None:
+        self.flush()
+        self.writer.close()
+
+
+def stage_batch(batch: list[DumpFile], settings: Settings, target: Path) -> Counter[str]:
+    """Write records.parquet, quarantine.parquet and files.parquet of a batch into `target`, atomically."""
+    counts: Counter[str] = Counter()
+    if target.is_dir():
+        return counts
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    records = _Staged(tmp / "records.parquet", STAGED_RECORDS)
+    quarantine = _Staged(tmp / "quarantine.parquet", STAGED_QUARANTINE)
+    files = _Staged(tmp / "files.parquet", STAGED_FILES)
+    for f in batch:
+        kept, rejected = extract_file(f, settings)
+        for r in kept:
+            records.add(
+                {
+                    "source": f.source,
+                    "source_file": f.source_file,
+                    "file_sha256": f.sha256,
+                    "record_no": r.record_no,
+                    "title": r.title,
+                    "published_local": r.published_local,
+                    "story_code": r.story_code,
+                    "captions": r.captions,
+                    "paragraphs": r.paragraphs,
+                }
+            )
+        for q in rejected:
+            quarantine.add(
+                {
+                    "source_file": f.source_file,
+                    "record_no": q.record_no,
+                    "reason": q.reason.value,
+                    "detail": q.detail,
+                }
+            )
+            counts[q.reason.value] += 1
+        whole_file = any(q.record_no is None and q.reason is not Reason.STRAY_TEXT for q in rejected)
+        n_records = len(kept) + sum(q.record_no is not None for q in rejected)
+        files.add(
+            {
+                "source_file": f.source_file,
+                "sha256": f.sha256,
+                "bytes": f.bytes,
+                "status": "quarantined" if whole_file and not n_records else "ingested",
+                "records": n_records,
+                "source": f.source,
+            }
+        )
+        counts["records"] += n_records
+        counts["kept"] += len(kept)
+    for staged in (records, quarantine, files):
+        staged.close()
+    tmp.rename(target)
+    return counts
+
+
+def result_storage(settings: Settings) -> LocalFileSystem:
+    """Where Prefect keeps extract results: inside the output directory, so any process that writes these
+    tables (a retry by a worker, a rerun from the CLI) finds the batches already done, and so deleting the
+    output directory forgets them too. Prefect wants the block saved server-side; its name follows the path."""
+    path = settings.results_dir.resolve()
+    name = "newsetl-results-" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    block = LocalFileSystem(basepath=str(path))
+    block.save(name, overwrite=True)
+    return block
+
+
+def _cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    return batch_key(parameters["batch"])
+
+
+@task(
+    name="extract-batch",
+    cache_key_fn=_cache_key,
+    persist_result=True,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+)
+def extract_batch(batch: list[DumpFile], settings: Settings) -> str:
+    """Parse and clean a batch of dumps into a staged folder; returns the folder's path."""
+    target = settings.staging_dir / batch_key(batch)
+    counts = stage_batch(batch, settings, target)
+    rejected = {k: v for k, v in counts.items() if k not in ("records", "kept")}
+    get_run_logger().info(
+        "extracted %d files: %d records, %d kept, rejected %s",
+        len(batch),
+        counts["records"],
+        counts["kept"],
+        dict(sorted(rejected.items())) or "none",
+    )
+    return str(target)

@@ -1,0 +1,91 @@
+"""Load: commit a plan to the Delta tables, exactly once, whatever moment a previous attempt died at.
+
+Each table records in its own commit the sequence number of the plan it holds (a Delta application
+transaction). Replaying a plan skips the tables that already reached its number; `files` is committed last, so
+its number is the number of the last finished plan, and a plan above it is finished by the next run.
+"""
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from prefect import get_run_logger, task
+
+from newsetl.schemas import PARTITIONS
+from newsetl.settings import Settings
+from tasks.tables import commit, committed_seq, delete_where_in, open_table
+
+# Order of commits; `files` last, since its sequence number says the whole plan is in.
+COMMIT_ORDER = ["quarantine", "duplicates", "captions", "articles", "furniture", "files"]
+
+
+def read_plan(plan_dir: Path) -> dict[str, Any]:
+    return json.loads((plan_dir / "plan.json").read_text())
+
+
+def apply_plan(plan_dir: Path, settings: Settings) -> list[str]:
+    """Commit every table of the plan not yet committed; returns the tables committed now."""
+    plan = read_plan(plan_dir)
+    seq = plan["seq"]
+    done: list[str] = []
+    for name in COMMIT_ORDER:
+        table = open_table(settings, name)
+        if committed_seq(table) >= seq:
+            continue
+        if name in ("articles", "captions") and plan["displaced"]:
+            # Replaced versions leave before their successors arrive; deleting twice is harmless.
+            delete_where_in(table, "article_id", plan["displaced"])
+            table = open_table(settings, name)
+        commit(table, pq.read_table(plan_dir / f"{name}.parquet"), seq, PARTITIONS.get(name))
+        done.append(name)
+    discard_plan(plan_dir, settings)
+    return done
+
+
+def discard_plan(plan_dir: Path, settings: Settings) -> None:
+    """Remove a committed plan with its staged batches and their cached task results."""
+    plan = read_plan(plan_dir)
+    for staged in plan["staged"]:
+        shutil.rmtree(staged, ignore_errors=True)
+        (settings.results_dir / Path(staged).name).unlink(missing_ok=True)
+    shutil.rmtree(plan_dir)
+
+
+def pending_plans(settings: Settings) -> list[Path]:
+    """Plans written but not known to be committed, oldest first; half-written ones are removed."""
+    if not settings.plans_dir.is_dir():
+        return []
+    plans: list[Path] = []
+    for p in sorted(settings.plans_dir.iterdir()):
+        if p.name.endswith(".tmp"):
+            shutil.rmtree(p, ignore_errors=True)
+        elif (p / "plan.json").is_file():
+            plans.append(p)
+    return plans
+
+
+@task(name="publish-plan", retries=3, retry_delay_seconds=[1, 5, 20])
+def publish_plan(plan_dir: str, settings: Settings) -> dict[str, Any]:
+    """Commit the run's plan to the tables; returns the plan's counts."""
+    plan = read_plan(Path(plan_dir))
+    tables = apply_plan(Path(plan_dir), settings)
+    names = ", ".join(tables) or "no table (all were in)"
+    get_run_logger().info("committed plan %d to %s", plan["seq"], names)
+    return plan
+
+
+@task(name="recover-pending", retries=3, retry_delay_seconds=[1, 5, 20])
+def recover_pending(settings: Settings) -> int:
+    """Finish the commit of plans an interrupted run left behind; returns how many were finished."""
+    finished = 0
+    committed = committed_seq(open_table(settings, "files"))
+    for plan_dir in pending_plans(settings):
+        if read_plan(plan_dir)["seq"] <= committed:
+            discard_plan(plan_dir, settings)
+            continue
+        apply_plan(plan_dir, settings)
+        finished += 1
+    get_run_logger().info("finished %d plan(s) left by an interrupted run", finished)
+    return finished

@@ -1,0 +1,85 @@
+"""The `runs` table and the lock that keeps two runs off one output directory."""
+
+import fcntl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+from deltalake import write_deltalake
+from prefect import get_run_logger, task
+
+from newsetl.schemas import RUNS
+from newsetl.settings import Settings
+from tasks.tables import WRITER, ensure_tables, open_table
+
+
+class RunLocked(RuntimeError):
+    """Another run holds the output directory."""
+
+
+@contextmanager
+def run_lock(settings: Settings) -> Iterator[None]:
+    """Hold an exclusive lock on the output directory; wait up to `lock_timeout` seconds for another run."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with settings.lock_path.open("a+") as fh:
+        deadline = time.monotonic() + settings.lock_timeout
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise RunLocked(
+                        f"another newsetl run is writing to {settings.out_dir} (lock {settings.lock_path}); "
+                        "wait for it to finish, or raise NEWSETL_LOCK_TIMEOUT"
+                    ) from None
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_run(settings: Settings, row: dict[str, Any]) -> None:
+    """Insert or replace the run's row (a retry of the same flow run keeps one row)."""
+    data = pa.Table.from_pylist([{**{f.name: None for f in RUNS}, **row}], schema=RUNS)
+    write_deltalake(
+        open_table(settings, "runs"),
+        data,
+        mode="overwrite",
+        predicate=f"run_id = '{row['run_id']}'",
+        writer_properties=WRITER,
+    )
+
+
+@task(name="start-run", retries=3, retry_delay_seconds=[1, 5, 20])
+def start_run(settings: Settings, run_id: str) -> datetime:
+    """Create missing tables, mark runs that died without finishing, and record this one as running."""
+    ensure_tables(settings)
+    runs = open_table(settings, "runs")
+    # Under the lock no other run is alive, so a row still 'running' belongs to a killed process.
+    runs.update(predicate="status = 'running'", updates={"status": "'interrupted'"})
+    started = datetime.now(UTC)
+    write_run(settings, {"run_id": run_id, "started_at": started, "status": "running"})
+    get_run_logger().info("run %s started on %s", run_id, settings.out_dir)
+    return started
+
+
+@task(name="finish-run", retries=3, retry_delay_seconds=[1, 5, 20])
+def finish_run(settings: Settings, run_id: str, started: datetime, counts: dict[str, int]) -> dict[str, Any]:
+    """Record the run's counts and status in `runs`; returns the row."""
+    finished = datetime.now(UTC)
+    row = {
+        "run_id": run_id,
+        "started_at": started,
+        "finished_at": finished,
+        "status": "completed",
+        "seconds": (finished - started).total_seconds(),
+        **{k: v for k, v in counts.items() if k in RUNS.names},
+    }
+    write_run(settings, row)
+    get_run_logger().info("run %s completed: %s", run_id, counts)
+    return row

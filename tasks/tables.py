@@ -1,0 +1,119 @@
+"""Delta Lake tables under the output directory: create, read through DuckDB, commit exactly once."""
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+
+from newsetl.schemas import PARTITIONS, TABLES
+from newsetl.settings import Settings
+
+# The application id under which every table records the last plan it committed (Delta "txn" action):
+# a table whose transaction version has reached a plan's sequence number already holds that plan.
+APP_ID = "newsetl"
+WRITER = WriterProperties(compression="ZSTD")
+
+
+def ensure_tables(settings: Settings) -> None:
+    """Create every missing table with its declared schema, so readers never see a table without columns."""
+    for name, schema in TABLES.items():
+        path = settings.table_path(name)
+        if not DeltaTable.is_deltatable(str(path)):
+            path.mkdir(parents=True, exist_ok=True)
+            DeltaTable.create(str(path), schema, mode="ignore", partition_by=PARTITIONS.get(name))
+
+
+def open_table(settings: Settings, name: str) -> DeltaTable:
+    return DeltaTable(str(settings.table_path(name)))
+
+
+def committed_seq(table: DeltaTable) -> int:
+    """The sequence number of the last plan this table committed (0 for none)."""
+    return table.transaction_version(APP_ID) or 0
+
+
+def file_list(table: DeltaTable) -> list[str]:
+    """The Parquet files of the table's current version: a glob would also see removed and orphan files."""
+    return table.file_uris()
+
+
+def scan_sql(files: list[str], schema: pa.Schema, partitions: list[str] | None = None) -> str:
+    """A DuckDB table expression over a table's files, or an empty relation with the same columns."""
+    if not files:
+        cols = ", ".join(f"CAST(NULL AS {duckdb_type(f.type)}) AS {f.name}" for f in schema)
+        return f"(SELECT {cols} WHERE false)"
+    listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    options = "union_by_name = true"
+    if partitions:
+        types = ", ".join(f"'{p}': {duckdb_type(schema.field(p).type)}" for p in partitions)
+        options += f", hive_partitioning = true, hive_types = {{{types}}}"
+    columns = ", ".join(f.name for f in schema)
+    return f"(SELECT {columns} FROM read_parquet([{listing}], {options}))"
+
+
+def table_sql(settings: Settings, name: str) -> str:
+    return scan_sql(file_list(open_table(settings, name)), TABLES[name], PARTITIONS.get(name))
+
+
+def query(settings: Settings, sql: str, **tables: pa.Table) -> pa.Table:
+    """Run `sql` in a private DuckDB: `{articles}` etc. name the tables, keyword tables are registered."""
+    con = duckdb.connect()
+    try:
+        for alias, data in tables.items():
+            con.register(alias, data)
+        text = sql.format(**{name: table_sql(settings, name) for name in TABLES if "{" + name + "}" in sql})
+        return con.sql(text).to_arrow_table()
+    finally:
+        con.close()
+
+
+def commit(
+    table: DeltaTable,
+    data: pa.Table | pa.RecordBatchReader,
+    seq: int,
+    partitions: list[str] | None = None,
+) -> None:
+    """Append `data` and record `seq` in the same commit, so a replay can tell it is done."""
+    write_deltalake(
+        table,
+        data,
+        mode="append",
+        partition_by=partitions,
+        writer_properties=WRITER,
+        commit_properties=CommitProperties(app_transactions=[Transaction(app_id=APP_ID, version=seq)]),
+    )
+
+
+def delete_where_in(table: DeltaTable, column: str, values: Iterable[str]) -> None:
+    """Delete rows whose `column` is one of `values` (idempotent: deleting twice deletes nothing more)."""
+    values = sorted(set(values))
+    for start in range(0, len(values), 1000):
+        chunk = ", ".join("'" + v.replace("'", "''") + "'" for v in values[start : start + 1000])
+        table.delete(f"{column} IN ({chunk})", writer_properties=WRITER)
+
+
+def duckdb_type(t: pa.DataType) -> str:
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "VARCHAR"
+    if pa.types.is_int32(t):
+        return "INTEGER"
+    if pa.types.is_int64(t):
+        return "BIGINT"
+    if pa.types.is_float64(t):
+        return "DOUBLE"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
+    if pa.types.is_list(t):
+        return duckdb_type(t.value_type) + "[]"
+    raise TypeError(f"no DuckDB type for {t}")
+
+
+def write_parquet(path: Path, data: pa.Table) -> None:
+    """Write a work file atomically: readers see the whole file or none."""
+    import pyarrow.parquet as pq
+
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(data, tmp, compression="zstd")
+    tmp.replace(path)
