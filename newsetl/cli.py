@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -155,4 +156,6 @@ def demo(raw: RawOpt = None, out: OutOpt = None) -> None:
 
 
 def main() -> None:
+    # No telemetry leaves a locked-down server; set before Prefect is imported.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     app()

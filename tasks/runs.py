@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow as pa
 from deltalake import write_deltalake
 from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
 
 from newsetl.schemas import RUNS
 from newsetl.settings import Settings
@@ -81,5 +82,21 @@ def finish_run(settings: Settings, run_id: str, started: datetime, counts: dict[
         **{k: v for k, v in counts.items() if k in RUNS.names},
     }
     write_run(settings, row)
-    get_run_logger().info("run %s completed: %s", run_id, counts)
+    create_table_artifact(
+        key="newsetl-run-summary",
+        table=[{"count": k, "value": v} for k, v in summary_counts(row, counts).items()],
+        description=f"newsetl run {run_id} on {settings.out_dir}",
+    )
+    get_run_logger().info("run %s completed: %s", run_id, summary_counts(row, counts))
     return row
+
+
+def summary_counts(row: dict[str, Any], counts: dict[str, Any]) -> dict[str, Any]:
+    """The run's counts as one flat mapping: files, records, articles, duplicates and quarantine by kind."""
+    flat = {k: row.get(k) or 0 for k in RUNS.names if k not in ("run_id", "started_at", "finished_at", "status")}
+    for kind, n in sorted(counts.get("duplicates_by_kind", {}).items()):
+        flat[f"duplicates {kind}"] = n
+    for reason, n in sorted(counts.get("quarantined_by_reason", {}).items()):
+        flat[f"quarantined {reason}"] = n
+    flat["seconds"] = round(float(flat["seconds"]), 2)
+    return flat

@@ -1,0 +1,194 @@
+"""The real flow on generated dumps, under a real Prefect server, read back through news.duckdb."""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from newsetl.generate import Manifest, generate_corpus
+from tests.conftest import NEWSETL, ROOT, catalog_rows, run_newsetl, table_snapshot
+
+pytestmark = pytest.mark.slow
+
+
+def accounted(out: Path) -> dict[str, set[tuple[str, int]]]:
+    """Where each (source_file, record_no) ended up."""
+    places = {}
+    for table in ("articles", "duplicates"):
+        places[table] = set(catalog_rows(out, f"SELECT source_file, record_no FROM {table}"))
+    places["quarantine"] = set(
+        catalog_rows(out, "SELECT source_file, record_no FROM quarantine WHERE record_no IS NOT NULL")
+    )
+    return places
+
+
+def assert_every_record_once(out: Path) -> None:
+    places = accounted(out)
+    rows = {t: catalog_rows(out, f"SELECT count(*) FROM {t}")[0][0] for t in ("articles", "duplicates")}
+    rows["quarantine"] = catalog_rows(out, "SELECT count(*) FROM quarantine WHERE record_no IS NOT NULL")[0][0]
+    # No record is in a table twice, nor in two tables.
+    assert {t: len(p) for t, p in places.items()} == rows
+    assert not (places["articles"] & places["duplicates"])
+    assert not (places["articles"] & places["quarantine"])
+    assert not (places["duplicates"] & places["quarantine"])
+    # And together they are every record of every ingested file.
+    total = catalog_rows(out, "SELECT coalesce(sum(records), 0) FROM files")[0][0]
+    assert sum(rows.values()) == total
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Manifest]:
+    raw = tmp_path_factory.mktemp("corpus") / "raw"
+    return raw, generate_corpus(raw, 1500, seed=7)
+
+
+@pytest.fixture(scope="module")
+def first_run(prefect_server: dict[str, str], corpus: tuple[Path, Manifest], tmp_path_factory) -> Path:
+    raw, _ = corpus
+    out = tmp_path_factory.mktemp("out")
+    done = run_newsetl(prefect_server, "run", "--raw", str(raw), "--out", str(out))
+    assert "articles new" in done.stdout
+    return out
+
+
+def test_every_record_is_accounted_for_once(first_run: Path, corpus: tuple[Path, Manifest]) -> None:
+    _, manifest = corpus
+    assert_every_record_once(first_run)
+    files = dict(catalog_rows(first_run, "SELECT source_file, records FROM files"))
+    ingestible = {f.path: f for f in manifest.files if f.kind != "ignored"}
+    assert set(files) == set(ingestible)
+    for path, f in ingestible.items():
+        if f.kind == "dump":
+            assert files[path] == f.records, path
+
+
+def test_every_broken_file_is_quarantined_with_its_reason(first_run: Path, corpus: tuple[Path, Manifest]) -> None:
+    _, manifest = corpus
+    reasons = {(p, r) for p, r in catalog_rows(first_run, "SELECT source_file, reason FROM quarantine")}
+    broken = [f for f in manifest.files if f.kind == "broken"]
+    assert broken
+    for f in broken:
+        assert (f.path, f.reason) in reasons, f
+    ignored = {f.path for f in manifest.files if f.kind == "ignored"}
+    assert not ignored & {p for p, _ in reasons}
+
+
+def test_records_meet_the_fate_the_generator_planned(first_run: Path, corpus: tuple[Path, Manifest]) -> None:
+    _, manifest = corpus
+    places = accounted(first_run)
+    kinds = dict(
+        ((p, n), k) for p, n, k in catalog_rows(first_run, "SELECT source_file, record_no, kind FROM duplicates")
+    )
+    quarantined = dict(
+        ((p, n), r)
+        for p, n, r in catalog_rows(
+            first_run, "SELECT source_file, record_no, reason FROM quarantine WHERE record_no IS NOT NULL"
+        )
+    )
+    fates = Counter(r.fate for r in manifest.records)
+    assert fates["exact"] and fates["revision"]
+    for r in manifest.records:
+        key = (r.path, r.record_no)
+        if r.fate == "exact":
+            assert kinds.get(key) == "exact", r
+        elif r.fate in ("no_title", "no_body", "record_too_large", "truncated_archive"):
+            assert quarantined.get(key) == r.fate, r
+        elif r.fate in ("article", "near"):
+            assert key in places["articles"] or kinds.get(key) == "revision", r
+    # One article per (source, story code): every revision chain collapsed to its newest version.
+    assert catalog_rows(
+        first_run,
+        "SELECT count(*) FROM (SELECT source, story_code FROM articles WHERE story_code IS NOT NULL "
+        "GROUP BY ALL HAVING count(*) > 1)",
+    ) == [(0,)]
+    revised = catalog_rows(first_run, "SELECT count(*) FROM duplicates WHERE kind = 'revision'")[0][0]
+    assert revised == fates["revision"]
+
+
+def test_published_articles_are_clean(first_run: Path) -> None:
+    bad = catalog_rows(
+        first_run,
+        r"""SELECT count(*) FROM articles WHERE body LIKE '%' || chr(160) || '%' OR body LIKE '%&amp;%'
+            OR body LIKE '%â€%' OR regexp_matches(body, '\n\n\n|  ') OR title = '' OR body = ''""",
+    )
+    assert bad == [(0,)]
+    assert catalog_rows(first_run, "SELECT count(*) FROM articles WHERE published_at IS NULL")[0][0] > 0
+    assert catalog_rows(first_run, "SELECT count(*) FROM captions")[0][0] > 0
+    # Partitions follow the publish date.
+    assert catalog_rows(
+        first_run,
+        "SELECT count(*) FROM articles WHERE year != year(published_at AT TIME ZONE 'UTC') "
+        "OR month != month(published_at AT TIME ZONE 'UTC')",
+    ) == [(0,)]
+
+
+def test_rerun_changes_nothing(prefect_server: dict[str, str], corpus: tuple[Path, Manifest], first_run: Path) -> None:
+    raw, _ = corpus
+    before = table_snapshot(first_run)
+    done = run_newsetl(prefect_server, "run", "--raw", str(raw), "--out", str(first_run))
+    assert table_snapshot(first_run) == before
+    runs = catalog_rows(first_run, "SELECT status, files_new, files_unchanged FROM runs ORDER BY started_at")
+    assert [r[0] for r in runs] == ["completed", "completed"]
+    assert runs[1][1] == 0 and runs[1][2] == runs[0][1]
+    assert "files new" in done.stdout
+
+
+def test_second_wave_adds_only_what_is_new(
+    prefect_server: dict[str, str], corpus: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    raw, _ = corpus
+    # A copy of the tree, so the module's first run stays as it was for the other tests.
+    tree = tmp_path / "raw"
+    shutil.copytree(raw, tree)
+    out = tmp_path / "out"
+    run_newsetl(prefect_server, "run", "--raw", str(tree), "--out", str(out))
+    first = table_snapshot(out)
+    wave2 = generate_corpus(tree, 600, seed=7, wave=2)
+    run_newsetl(prefect_server, "run", "--raw", str(tree), "--out", str(out))
+    assert_every_record_once(out)
+    new_files = catalog_rows(out, "SELECT files_new FROM runs ORDER BY started_at")[-1][0]
+    assert new_files == sum(f.kind != "ignored" for f in wave2.files)
+    # Nothing of the first wave was re-ingested, and copies in wave 2 point at wave-1 articles.
+    assert set(first["files"]) <= set(table_snapshot(out)["files"])
+    first_run_id, second_run_id = [r[0] for r in catalog_rows(out, "SELECT run_id FROM runs ORDER BY started_at")]
+    cross = catalog_rows(
+        out,
+        f"""SELECT count(*) FROM duplicates d JOIN articles a ON a.article_id = d.duplicate_of
+            WHERE d.kind = 'exact' AND d.run_id = '{second_run_id}' AND a.run_id = '{first_run_id}'""",
+    )[0][0]
+    assert cross > 0
+
+
+def test_killed_run_then_rerun_equals_an_uninterrupted_run(prefect_server: dict[str, str], tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    generate_corpus(raw, 4000, seed=11)
+    reference = tmp_path / "reference"
+    started = time.monotonic()
+    run_newsetl(prefect_server, "run", "--raw", str(raw), "--out", str(reference))
+    duration = time.monotonic() - started
+
+    out = tmp_path / "killed"
+    killed = 0
+    for fraction in (0.35, 0.6, 0.85):
+        proc = subprocess.Popen(
+            [*NEWSETL, "run", "--raw", str(raw), "--out", str(out)],
+            env=prefect_server,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        time.sleep(duration * fraction)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            killed += 1
+        proc.wait()
+    assert killed >= 2, "the runs finished before they could be killed: the corpus is too small"
+    run_newsetl(prefect_server, "run", "--raw", str(raw), "--out", str(out))
+    assert table_snapshot(out) == table_snapshot(reference)
+    assert_every_record_once(out)
