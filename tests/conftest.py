@@ -1,71 +1,26 @@
 """Shared fixtures: a real Prefect server for the session, and helpers to run newsetl and read its catalog."""
 
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from newsetl.devserver import prefect_server as prefect_server_at
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 NEWSETL = [sys.executable, "-m", "newsetl"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A real `prefect server` on a free port with its own PREFECT_HOME; yields the environment to reach it."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_UI_ENABLED": "false",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-    }
-    env.pop("PREFECT_API_URL", None)
-    log = (home / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/api"
-    client_env = {**env, "PREFECT_API_URL": url}
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            status = subprocess.run(
-                [sys.executable, "-m", "prefect", "server", "status"], env=client_env, capture_output=True
-            )
-            if status.returncode == 0:
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("prefect server did not start:\n" + (home / "server.log").read_text()[-3000:])
-            time.sleep(1)
-        yield client_env
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+    """A real `prefect server` for the whole session; yields the environment that reaches it."""
+    with prefect_server_at(tmp_path_factory.mktemp("prefect-home")) as env:
+        yield env
 
 
 def run_newsetl(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,59 @@
+"""A throw-away `prefect server` on a free local port, for tests and benchmarks (never for production)."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def prefect_server(home: Path, timeout: float = 90) -> Iterator[dict[str, str]]:
+    """Start `prefect server` with its own PREFECT_HOME; yield an environment whose PREFECT_API_URL reaches it.
+
+    The server is stopped by its process group when the block ends, whatever happened inside.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
+    env.pop("PREFECT_API_URL", None)
+    with (home / "server.log").open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        client_env = {**env, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+        try:
+            deadline = time.monotonic() + timeout
+            while subprocess.run(
+                [sys.executable, "-m", "prefect", "server", "status"], env=client_env, capture_output=True
+            ).returncode:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("prefect server did not start:\n" + (home / "server.log").read_text()[-3000:])
+                time.sleep(1)
+            yield client_env
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

@@ -1,0 +1,63 @@
+"""The `newsetl` command as a user types it: run, sql in each format, and the messages when things are wrong."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import catalog_rows, run_newsetl
+
+pytestmark = pytest.mark.slow
+
+
+def test_run_on_the_sample_publishes_the_golden_article(
+    prefect_server: dict[str, str], sample_tree: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    done = run_newsetl(prefect_server, "run", "--raw", str(sample_tree), "--out", str(out))
+    assert "articles new" in done.stdout
+    rows = catalog_rows(
+        out,
+        """SELECT story_code, title, published_at AT TIME ZONE 'UTC', word_count, paragraph_count, source,
+                  source_file, record_no, year, month, body LIKE '%Comment%', caption_count FROM articles""",
+    )
+    assert len(rows) == 1
+    code, title, published, words, paragraphs, source, path, no, year, month, has_comment, captions = rows[0]
+    assert (code, title) == ("566428", "Putin, Erdogan discuss Aleppo over phone")
+    assert published.isoformat() == "2016-09-10T05:28:00"
+    assert (words, paragraphs, captions, has_comment) == (369, 14, 1, False)
+    assert (source, path, no, year, month) == ("presstv", "presstv/2016-09-10/000_8c12f4ce0dba6983.txt", 0, 2016, 9)
+    captions = catalog_rows(out, "SELECT caption_no, caption FROM captions")
+    assert len(captions) == 1 and captions[0][1].startswith("Turkey’s President Recep Tayyip Erdogan (L)")
+
+
+def test_sql_formats(prefect_server: dict[str, str], sample_tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_newsetl(prefect_server, "run", "--raw", str(sample_tree), "--out", str(out))
+    query = "SELECT story_code, word_count FROM articles"
+    as_json = run_newsetl(prefect_server, "sql", query, "--out", str(out), "--format", "json").stdout
+    assert json.loads(as_json) == [{"story_code": "566428", "word_count": 369}]
+    as_csv = run_newsetl(prefect_server, "sql", query, "--out", str(out), "--format", "csv").stdout
+    assert as_csv.splitlines() == ["story_code,word_count", "566428,369"]
+    as_table = run_newsetl(prefect_server, "sql", query, "--out", str(out)).stdout
+    assert "566428" in as_table and "369" in as_table
+
+
+def test_sql_is_read_only(prefect_server: dict[str, str], sample_tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_newsetl(prefect_server, "run", "--raw", str(sample_tree), "--out", str(out))
+    done = run_newsetl(prefect_server, "sql", "DROP VIEW articles", "--out", str(out), check=False)
+    assert done.returncode == 2 and "read-only" in done.stderr.lower()
+    assert catalog_rows(out, "SELECT count(*) FROM articles") == [(1,)]
+
+
+def test_sql_without_a_catalog_says_what_to_do(prefect_server: dict[str, str], tmp_path: Path) -> None:
+    done = run_newsetl(prefect_server, "sql", "SELECT 1", "--out", str(tmp_path), check=False)
+    assert done.returncode == 2
+    assert "newsetl run" in done.stderr
+
+
+def test_run_with_a_missing_raw_dir_fails_with_a_message(prefect_server: dict[str, str], tmp_path: Path) -> None:
+    done = run_newsetl(prefect_server, "run", "--raw", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), check=False)
+    assert done.returncode == 1
+    assert "does not exist" in done.stderr and "--raw" in done.stderr
