@@ -2,45 +2,98 @@
 
 The plan is every row the run will commit, written to disk before any table changes. Committing it is then a
 replay-safe step (see tasks/load.py): a run killed half-way is finished by the next one from the same plan.
+
+The decisions are SQL over the key columns of the run and of the matching history (DuckDB spills to disk), so
+memory stays flat however many records a run holds, and bodies never leave their Parquet files.
 """
 
 import hashlib
 import json
 import shutil
-from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 
 from newsetl.reasons import Reason
-from newsetl.schemas import ARTICLES, CAPTIONS, DUPLICATES, FILES, QUARANTINE, STAGED_QUARANTINE
+from newsetl.schemas import ARTICLES, DUPLICATES, FILES, QUARANTINE, STAGED_QUARANTINE
 from newsetl.settings import Settings
-from tasks.furniture import closing_lines, counts_table, learned_lines, strip_closing
-from tasks.tables import committed_seq, open_table, query, write_parquet
+from tasks.furniture import MAX_FURNITURE_CHARS, MAX_FURNITURE_WORDS, counts_table, learned_lines, strip_closing
+from tasks.tables import committed_seq, duckdb_type, open_table, parquet_sql, query, scan_sql, table_sql
 
-# The columns of a finished record that the decision needs; bodies stay on disk.
-KEY_COLUMNS = ["source", "story_code", "content_hash", "published_at", "source_file", "record_no", "title"]
+# A finished record: an article row without its id and run, plus its run-order position and captions.
 FINAL = pa.schema(
-    [*(f for f in ARTICLES if f.name not in ("article_id", "run_id")), ("captions", pa.list_(pa.string()))]
+    [
+        ("pos", pa.int64()),
+        *(f for f in ARTICLES if f.name not in ("article_id", "run_id")),
+        ("captions", pa.list_(pa.string())),
+    ]
 )
+
+# The stable id of an article, in SQL so the decision can compute it: a story with a code keeps one id through
+# its revisions; one without is named by its source and text.
+ARTICLE_ID_SQL = """left(sha256(CASE WHEN story_code IS NOT NULL
+    THEN 'code' || chr(0) || source || chr(0) || story_code
+    ELSE 'text' || chr(0) || source || chr(0) || content_hash END), 16)"""
+
+# Columns a duplicate row carries about itself.
+DUP_COLUMNS = "source_file, record_no, source, story_code, title, published_at, content_hash"
+
+# The rules, applied to `run` (this run's finished records, with `pos` = ingestion order), `hist` (published
+# articles sharing a hash or a story code with the run) and `copies` (hashes of earlier duplicates):
+# - a record whose text was seen before (published, once published, or earlier in the run) is an exact copy
+#   of the article that text belongs to;
+# - among the versions of a coded story (the published one and the run's new texts), the newest date line wins,
+#   ties and missing dates going to the later ingested; every other version is a revision duplicate.
+DECIDE_SQL = f"""
+CREATE TEMP TABLE known AS
+    SELECT content_hash, min(aid) AS aid FROM (
+        SELECT content_hash, article_id AS aid FROM hist
+        UNION ALL SELECT content_hash, duplicate_of FROM copies)
+    GROUP BY content_hash;
+CREATE TEMP TABLE firsts AS
+    SELECT r.*, {ARTICLE_ID_SQL} AS article_id
+    FROM run r
+    WHERE r.pos = (SELECT min(pos) FROM run x WHERE x.content_hash = r.content_hash)
+      AND r.content_hash NOT IN (SELECT content_hash FROM known);
+CREATE TEMP TABLE ranked AS
+    SELECT article_id, pos, in_history,
+           row_number() OVER (PARTITION BY source, story_code
+                              ORDER BY published_at DESC NULLS LAST, pos DESC) = 1 AS wins
+    FROM (SELECT article_id, source, story_code, published_at, -1 AS pos, true AS in_history
+          FROM hist WHERE story_code IS NOT NULL
+          UNION ALL
+          SELECT article_id, source, story_code, published_at, pos, false FROM firsts WHERE story_code IS NOT NULL);
+CREATE TEMP TABLE publish AS
+    SELECT f.pos, f.article_id,
+           f.story_code IS NULL OR f.article_id NOT IN (SELECT article_id FROM hist) AS is_new
+    FROM firsts f
+    WHERE f.story_code IS NULL OR f.pos IN (SELECT pos FROM ranked WHERE wins AND NOT in_history);
+CREATE TEMP TABLE displaced AS
+    SELECT h.* FROM hist h
+    WHERE h.article_id IN (SELECT article_id FROM ranked WHERE in_history AND NOT wins);
+CREATE TEMP TABLE dups AS
+    SELECT {DUP_COLUMNS}, coalesce(k.aid, f.article_id) AS duplicate_of, 'exact' AS kind, 1.0 AS similarity
+    FROM run r
+    LEFT JOIN known k USING (content_hash)
+    LEFT JOIN (SELECT content_hash, article_id FROM firsts) f USING (content_hash)
+    WHERE r.pos NOT IN (SELECT pos FROM firsts)
+    UNION ALL
+    SELECT {DUP_COLUMNS}, article_id, 'revision', NULL FROM firsts
+    WHERE story_code IS NOT NULL AND pos NOT IN (SELECT pos FROM publish)
+    UNION ALL
+    SELECT {DUP_COLUMNS}, article_id, 'revision', NULL FROM displaced;
+"""
 
 
 def content_hash(title: str, body: str) -> str:
     """Identity of a text: equal cleaned title and body give equal hashes, whatever the source."""
     return hashlib.blake2b(f"{title}\n\n{body}".encode(), digest_size=16).hexdigest()
-
-
-def article_id_for(source: str, story_code: str | None, digest: str) -> str:
-    """A story with a code keeps one id through its revisions; one without is named by its text."""
-    key = f"code\0{source}\0{story_code}" if story_code else f"text\0{source}\0{digest}"
-    return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
 
 def to_utc(local: datetime | None, zone: ZoneInfo) -> datetime | None:
@@ -49,89 +102,9 @@ def to_utc(local: datetime | None, zone: ZoneInfo) -> datetime | None:
     return local.replace(tzinfo=zone).astimezone(UTC)
 
 
-@dataclass(slots=True)
-class Version:
-    """A version of a story that currently holds its article_id."""
-
-    article_id: str
-    published_at: datetime | None
-    row: dict[str, Any]  # its key columns
-    in_history: bool
-
-
-@dataclass(slots=True)
-class Decisions:
-    """What happens to each record of the run, by its position in run order."""
-
-    publish: dict[int, str]  # position -> article_id
-    duplicates: list[dict[str, Any]]  # duplicates rows (without run_id)
-    displaced: dict[str, dict[str, Any]]  # article_id -> the published row it replaces
-    new_ids: set[str]
-
-
-def is_newer(candidate: datetime | None, current: datetime | None) -> bool:
-    """A version replaces the current one unless its date line says it is older (ties: later ingestion)."""
-    return not (candidate is not None and current is not None and candidate < current)
-
-
-def dup_row(row: dict[str, Any], of: str, kind: str, similarity: float | None) -> dict[str, Any]:
-    return {**{k: row[k] for k in KEY_COLUMNS}, "duplicate_of": of, "kind": kind, "similarity": similarity}
-
-
-def resolve(
-    run: list[dict[str, Any]],
-    history_articles: list[dict[str, Any]],
-    history_copies: dict[str, str],
-) -> Decisions:
-    """Walk the run's records in ingestion order against what is published.
-
-    `history_articles` are published rows (key columns + article_id) sharing a hash or a (source, code) with
-    the run; `history_copies` maps content hashes of earlier duplicates to the article they belong to.
-    """
-    by_hash: dict[str, str] = dict(history_copies)
-    by_code: dict[tuple[str, str], Version] = {}
-    for a in history_articles:
-        by_hash[a["content_hash"]] = a["article_id"]
-        if a["story_code"]:
-            by_code[(a["source"], a["story_code"])] = Version(a["article_id"], a["published_at"], a, True)
-    out = Decisions({}, [], {}, set())
-    winner_pos: dict[str, int] = {}
-    for pos, r in enumerate(run):
-        seen = by_hash.get(r["content_hash"])
-        if seen is not None:
-            out.duplicates.append(dup_row(r, seen, "exact", 1.0))
-            continue
-        code = (r["source"], r["story_code"]) if r["story_code"] else None
-        current = by_code.get(code) if code else None
-        if current is None:
-            aid = article_id_for(r["source"], r["story_code"], r["content_hash"])
-            out.publish[pos] = aid
-            out.new_ids.add(aid)
-            winner_pos[aid] = pos
-            by_hash[r["content_hash"]] = aid
-            if code:
-                by_code[code] = Version(aid, r["published_at"], r, False)
-            continue
-        aid = current.article_id
-        by_hash[r["content_hash"]] = aid
-        if not is_newer(r["published_at"], current.published_at):
-            out.duplicates.append(dup_row(r, aid, "revision", None))
-            continue
-        # The new version takes the article_id; the one it replaces becomes a revision duplicate.
-        out.duplicates.append(dup_row(current.row, aid, "revision", None))
-        if current.in_history:
-            out.displaced[aid] = current.row
-        else:
-            del out.publish[winner_pos[aid]]
-        out.publish[pos] = aid
-        winner_pos[aid] = pos
-        by_code[code] = Version(aid, r["published_at"], r, False)  # type: ignore[index]
-    return out
-
-
 def finish_batch(
-    staged: pa.Table, learned: dict[str, frozenset[str]], settings: Settings
-) -> tuple[pa.Table, list[dict]]:
+    staged: pa.Table, first_pos: int, learned: dict[str, frozenset[str]], settings: Settings
+) -> tuple[pa.Table, list[dict[str, Any]]]:
     """Turn staged records into article rows (body, hash, UTC time, counts); empty ones are rejected."""
     rows: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
@@ -139,16 +112,14 @@ def finish_batch(
     cols = staged.to_pydict()
     for i in range(staged.num_rows):
         source = cols["source"][i]
-        paragraphs = cols["paragraphs"][i] or []
-        if source in learned:
-            paragraphs = strip_closing(paragraphs, learned[source])
+        paragraphs = strip_closing(cols["paragraphs"][i] or [], learned.get(source, frozenset()))
         if not paragraphs:
             rejected.append(
                 {
                     "source_file": cols["source_file"][i],
                     "record_no": cols["record_no"][i],
                     "reason": Reason.NO_BODY.value,
-                    "detail": "record holds only page furniture (trailer lines), no story text",
+                    "detail": "the record holds only page furniture (trailer lines), no story text",
                 }
             )
             continue
@@ -159,6 +130,7 @@ def finish_batch(
         body = "\n\n".join(paragraphs)
         rows.append(
             {
+                "pos": first_pos + i,
                 "source": source,
                 "story_code": cols["story_code"][i],
                 "title": title,
@@ -180,34 +152,53 @@ def finish_batch(
     return pa.Table.from_pylist(rows, schema=FINAL), rejected
 
 
-def read_history(settings: Settings, keys: pa.Table) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Published rows and earlier copies that share a hash or a story code with the run: a semi-join, so
-    memory grows with the run, not with the history."""
-    cols = ", ".join(f"a.{c}" for c in KEY_COLUMNS)
-    articles = query(
+def learn_furniture(staged: list[Path], settings: Settings) -> tuple[dict[str, frozenset[str]], pa.Table]:
+    """Closing lines of this run counted per source, added to the history's counts; returns what is learned
+    and this run's counts (to be committed)."""
+    records = parquet_sql([d / "records.parquet" for d in staged])
+    run_counts = query(
         settings,
-        f"""SELECT a.article_id, {cols}, a.year, a.month FROM {{articles}} a
-            WHERE a.content_hash IN (SELECT content_hash FROM keys)
-               OR a.story_code IS NOT NULL AND (a.source || chr(0) || a.story_code) IN
-                  (SELECT source || chr(0) || story_code FROM keys WHERE story_code IS NOT NULL)
-            ORDER BY a.article_id""",
-        keys=keys,
-    ).to_pylist()
-    copies = query(
+        f"""SELECT source, lower(paragraphs[-1]) AS line, count(*)::BIGINT AS articles FROM {records}
+            WHERE length(paragraphs[-1]) <= {MAX_FURNITURE_CHARS}
+              AND len(string_split(trim(paragraphs[-1]), ' ')) <= {MAX_FURNITURE_WORDS}
+            GROUP BY ALL""",
+    )
+    totals = query(
         settings,
-        """SELECT DISTINCT content_hash, duplicate_of FROM {duplicates}
-           WHERE content_hash IN (SELECT content_hash FROM keys)""",
-        keys=keys,
-    ).to_pylist()
-    return articles, {c["content_hash"]: c["duplicate_of"] for c in copies}
+        f"""SELECT source, sum(n)::BIGINT AS n FROM (
+                SELECT source, count(*) AS n FROM {{articles}} GROUP BY ALL
+                UNION ALL SELECT source, count(*) FROM {records} GROUP BY ALL) GROUP BY ALL""",
+    )
+    counts = query(
+        settings,
+        "SELECT source, line, sum(articles)::BIGINT AS articles FROM "
+        "(SELECT * FROM {furniture} UNION ALL SELECT * FROM run_counts) GROUP BY ALL",
+        run_counts=run_counts,
+    )
+    learned = learned_lines(
+        {(r["source"], r["line"]): r["articles"] for r in counts.to_pylist()},
+        {r["source"]: r["n"] for r in totals.to_pylist()},
+        settings.furniture_min_articles,
+        settings.furniture_min_share,
+    )
+    return learned, run_counts
 
 
-def next_seq(settings: Settings) -> int:
-    return committed_seq(open_table(settings, "files")) + 1
-
-
-def with_column(t: pa.Table, name: str, value: Any, type_: pa.DataType) -> pa.Table:
-    return t.append_column(name, pa.array([value] * t.num_rows, type_))
+def load_keys(con: duckdb.DuckDBPyConnection, run_sql: str, settings: Settings) -> None:
+    """Load the run's keys (`run`) and the history they match (`hist`, `copies`) into `con`."""
+    keys = "pos, source, story_code, content_hash, published_at, source_file, record_no, title"
+    con.execute(f"CREATE TEMP TABLE run AS SELECT {keys} FROM {run_sql}")
+    articles = table_sql(settings, "articles")
+    con.execute(
+        f"""CREATE TEMP TABLE hist AS
+            SELECT article_id, {DUP_COLUMNS}, year, month FROM {articles} a
+            WHERE a.content_hash IN (SELECT content_hash FROM run)
+               OR EXISTS (SELECT 1 FROM run r WHERE r.source = a.source AND r.story_code = a.story_code)"""
+    )
+    con.execute(
+        f"""CREATE TEMP TABLE copies AS SELECT DISTINCT content_hash, duplicate_of
+            FROM {table_sql(settings, "duplicates")} WHERE content_hash IN (SELECT content_hash FROM run)"""
+    )
 
 
 def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: Path) -> dict[str, Any]:
@@ -215,124 +206,110 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    dirs = [Path(d) for d in staged_dirs]
+    staged = [Path(d) for d in staged_dirs]
+    learned, closing = learn_furniture(staged, settings) if staged else ({}, None)
 
-    # 1. Learn page furniture from the closing lines of this run and of the history.
-    closing: Counter[tuple[str, str]] = Counter()
-    per_source: Counter[str] = Counter()
-    for d in dirs:
-        t = pq.read_table(d / "records.parquet", columns=["source", "paragraphs"])
-        sources = t.column("source").to_pylist()
-        last = [p[-1] if p else None for p in t.column("paragraphs").to_pylist()]
-        closing += closing_lines(sources, last)
-        per_source.update(sources)
-    history_closing = query(
-        settings, "SELECT source, line, sum(articles)::BIGINT AS n FROM {furniture} GROUP BY ALL"
-    )
-    all_closing = Counter(closing)
-    for row in history_closing.to_pylist():
-        all_closing[(row["source"], row["line"])] += row["n"]
-    history_sources = query(
-        settings, "SELECT source, count(*)::BIGINT AS n FROM {articles} GROUP BY ALL"
-    ).to_pylist()
-    all_sources = Counter(per_source)
-    for row in history_sources:
-        all_sources[row["source"]] += row["n"]
-    learned = learned_lines(
-        all_closing, all_sources, settings.furniture_min_articles, settings.furniture_min_share
-    )
-
-    # 2. Finish every record (body, hash, time); keep only the key columns in memory.
-    quarantine = [pq.read_table(d / "quarantine.parquet") for d in dirs]
-    files = [pq.read_table(d / "files.parquet") for d in dirs]
-    keys: list[pa.Table] = []
-    for i, d in enumerate(dirs):
-        final, rejected = finish_batch(pq.read_table(d / "records.parquet"), learned, settings)
+    # 1. Finish every record, batch by batch; bodies go to disk, never all into memory.
+    quarantine = [pq.read_table(d / "quarantine.parquet") for d in staged]
+    finals: list[Path] = []
+    pos = 0
+    for i, d in enumerate(staged):
+        records = pq.read_table(d / "records.parquet")
+        final, rejected = finish_batch(records, pos, learned, settings)
+        pos += records.num_rows
         if rejected:
             quarantine.append(pa.Table.from_pylist(rejected, schema=STAGED_QUARANTINE))
-        write_parquet(tmp / f"final-{i:05d}.parquet", final)
-        keys.append(final.select(KEY_COLUMNS))
-    run_keys = pa.concat_tables(keys) if keys else FINAL.empty_table().select(KEY_COLUMNS)
+        finals.append(tmp / f"final-{i:05d}.parquet")
+        pq.write_table(final, finals[-1], compression="zstd")
 
-    # 3. Decide, in ingestion order, against the published history.
-    history, copies = read_history(settings, run_keys)
-    decisions = resolve(run_keys.to_pylist(), history, copies)
-
-    # 4. Write every row the run commits.
-    articles_out: list[pa.Table] = []
-    captions_out: list[pa.Table] = []
-    offset = 0
-    for i in range(len(dirs)):
-        final = pq.read_table(tmp / f"final-{i:05d}.parquet")
-        picks = [
-            (pos - offset, aid)
-            for pos in range(offset, offset + final.num_rows)
-            if (aid := decisions.publish.get(pos))
-        ]
-        offset += final.num_rows
-        if not picks:
-            continue
-        chosen = final.take([p for p, _ in picks])
-        ids = pa.array([aid for _, aid in picks], pa.string())
-        captions = chosen.column("captions").combine_chunks()
-        captions_out.append(
-            pa.table(
-                {
-                    "article_id": pc.take(ids, pc.list_parent_indices(captions)),
-                    "caption_no": pa.array(
-                        [n for c in captions.to_pylist() for n in range(len(c))], pa.int32()
-                    ),
-                    "caption": pc.list_flatten(captions),
-                }
-            )
+    # 2. Decide against the history, and 3. write every row the run commits.
+    con = duckdb.connect()
+    try:
+        con.execute("SET preserve_insertion_order = false")
+        final_sql = parquet_sql(finals) if finals else scan_sql([], FINAL)
+        load_keys(con, final_sql, settings)
+        con.execute(DECIDE_SQL)
+        run = sql_literal(run_id)
+        articles = ", ".join(f"f.{c}" if c not in ("article_id", "run_id") else c for c in ARTICLES.names)
+        copy(
+            con,
+            f"""SELECT {articles.replace("run_id", f"{run} AS run_id")}
+                FROM {final_sql} f JOIN publish p USING (pos) ORDER BY f.pos""",
+            tmp / "articles.parquet",
         )
-        articles_out.append(chosen.append_column("article_id", ids))
-    for f in tmp.glob("final-*.parquet"):
+        copy(
+            con,
+            f"""SELECT p.article_id, (generate_subscripts(f.captions, 1) - 1)::INTEGER AS caption_no,
+                       unnest(f.captions) AS caption, {run} AS run_id
+                FROM {final_sql} f JOIN publish p USING (pos)""",
+            tmp / "captions.parquet",
+        )
+        copy(con, f"SELECT *, {run} AS run_id FROM dups", tmp / "duplicates.parquet", DUPLICATES)
+        counts = con.execute(
+            """SELECT (SELECT count(*) FILTER (is_new) FROM publish),
+                      (SELECT count(*) FILTER (NOT is_new) FROM publish),
+                      (SELECT count(*) FROM dups WHERE kind = 'exact'),
+                      (SELECT count(*) FROM dups WHERE kind = 'revision')"""
+        ).fetchall()[0]
+        displaced = [r[0] for r in con.execute("SELECT article_id FROM displaced ORDER BY 1").fetchall()]
+    finally:
+        con.close()
+    files = stamp([pq.read_table(d / "files.parquet") for d in staged], FILES, run_id)
+    quarantined = stamp(quarantine, QUARANTINE, run_id)
+    pq.write_table(files, tmp / "files.parquet")
+    pq.write_table(quarantined, tmp / "quarantine.parquet")
+    pq.write_table(closing if closing is not None else counts_table({}), tmp / "furniture.parquet")
+    for f in finals:
         f.unlink()
-
-    def finish(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
-        """Concatenate a table's parts, stamp them with the run, and give them the declared schema."""
-        names = [n for n in schema.names if n not in ("run_id", "ingested_at")]
-        t = (
-            pa.concat_tables([p.select(names) for p in parts])
-            if parts
-            else schema.empty_table().select(names)
-        )
-        t = with_column(t, "run_id", run_id, pa.string())
-        if "ingested_at" in schema.names:
-            t = with_column(t, "ingested_at", datetime.now(UTC), schema.field("ingested_at").type)
-        return t.select(schema.names).cast(schema)
-
-    files_t = finish(files, FILES)
-    dups = pa.Table.from_pylist([{**d, "run_id": run_id} for d in decisions.duplicates], schema=DUPLICATES)
-    tables = {
-        "articles": finish(articles_out, ARTICLES),
-        "captions": finish(captions_out, CAPTIONS),
-        "duplicates": dups,
-        "quarantine": finish(quarantine, QUARANTINE),
-        "files": files_t,
-        "furniture": counts_table(closing),
-    }
-    for name, t in tables.items():
-        write_parquet(tmp / f"{name}.parquet", t)
+    reasons: dict[str, int] = {}
+    for reason in quarantined.column("reason").to_pylist():
+        reasons[reason] = reasons.get(reason, 0) + 1
     summary = {
         "run_id": run_id,
         "seq": int(target.name),
-        "displaced": sorted(decisions.displaced),
-        "staged": [str(d) for d in dirs],
-        "files_new": files_t.num_rows,
-        "records": int(pc.sum(files_t.column("records")).as_py() or 0),
-        "articles_new": len(decisions.new_ids & set(decisions.publish.values())),
-        "articles_revised": len(set(decisions.publish.values()) - decisions.new_ids),
-        "duplicates": dups.num_rows,
-        "duplicates_by_kind": dict(Counter(d["kind"] for d in decisions.duplicates)),
-        "quarantined": tables["quarantine"].num_rows,
-        "quarantined_by_reason": dict(Counter(tables["quarantine"].column("reason").to_pylist())),
+        "displaced": displaced,
+        "staged": [str(d) for d in staged],
+        "files_new": files.num_rows,
+        "records": sum(files.column("records").to_pylist()),
+        "articles_new": counts[0],
+        "articles_revised": counts[1],
+        "duplicates": counts[2] + counts[3],
+        "duplicates_by_kind": {k: n for k, n in (("exact", counts[2]), ("revision", counts[3])) if n},
+        "quarantined": quarantined.num_rows,
+        "quarantined_by_reason": dict(sorted(reasons.items())),
     }
     (tmp / "plan.json").write_text(json.dumps(summary, indent=1))
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     return summary
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def copy(con: duckdb.DuckDBPyConnection, select: str, path: Path, schema: pa.Schema | None = None) -> None:
+    """Stream a query's rows into a Parquet work file (with the declared schema when given)."""
+    if schema is None:
+        con.execute(f"COPY ({select}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
+        return
+    casts = ", ".join(f"CAST({f.name} AS {duckdb_type(f.type)}) AS {f.name}" for f in schema)
+    con.execute(f"COPY (SELECT {casts} FROM ({select})) TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
+
+
+def stamp(parts: list[pa.Table], schema: pa.Schema, run_id: str) -> pa.Table:
+    """Concatenate staged parts and add the run's columns, in the declared schema."""
+    names = [n for n in schema.names if n not in ("run_id", "ingested_at")]
+    t = pa.concat_tables([p.select(names) for p in parts]) if parts else schema.empty_table().select(names)
+    t = t.append_column("run_id", pa.array([run_id] * t.num_rows, pa.string()))
+    if "ingested_at" in schema.names:
+        now = datetime.now(UTC)
+        t = t.append_column("ingested_at", pa.array([now] * t.num_rows, schema.field("ingested_at").type))
+    return t.select(schema.names).cast(schema)
+
+
+def next_seq(settings: Settings) -> int:
+    return committed_seq(open_table(settings, "files")) + 1
 
 
 @task(name="plan-publish", retries=2, retry_delay_seconds=[2, 10])

@@ -10,10 +10,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 
-from newsetl.schemas import PARTITIONS
+from newsetl.schemas import PARTITIONS, TABLES
 from newsetl.settings import Settings
 from tasks.tables import commit, committed_seq, delete_where_in, open_table
 
@@ -23,6 +24,14 @@ COMMIT_ORDER = ["quarantine", "duplicates", "captions", "articles", "furniture",
 
 def read_plan(plan_dir: Path) -> dict[str, Any]:
     return json.loads((plan_dir / "plan.json").read_text())
+
+
+def stream(path: Path, schema: pa.Schema) -> pa.RecordBatchReader:
+    """A plan file as a stream of batches in the table's declared schema: bounded memory at any size."""
+    batches = pq.ParquetFile(path).iter_batches(batch_size=8192)
+    return pa.RecordBatchReader.from_batches(
+        schema, (pa.Table.from_batches([b]).cast(schema).to_batches()[0] for b in batches)
+    )
 
 
 def apply_plan(plan_dir: Path, settings: Settings) -> list[str]:
@@ -38,7 +47,7 @@ def apply_plan(plan_dir: Path, settings: Settings) -> list[str]:
             # Replaced versions leave before their successors arrive; deleting twice is harmless.
             delete_where_in(table, "article_id", plan["displaced"])
             table = open_table(settings, name)
-        commit(table, pq.read_table(plan_dir / f"{name}.parquet"), seq, PARTITIONS.get(name))
+        commit(table, stream(plan_dir / f"{name}.parquet", TABLES[name]), seq, PARTITIONS.get(name))
         done.append(name)
     discard_plan(plan_dir, settings)
     return done

@@ -53,6 +53,12 @@ def scan_sql(files: list[str], schema: pa.Schema, partitions: list[str] | None =
     return f"(SELECT {columns} FROM read_parquet([{listing}], {options}))"
 
 
+def parquet_sql(paths: list[Path] | list[str]) -> str:
+    """A DuckDB table expression over work files."""
+    listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
+    return f"read_parquet([{listing}])"
+
+
 def table_sql(settings: Settings, name: str) -> str:
     return scan_sql(file_list(open_table(settings, name)), TABLES[name], PARTITIONS.get(name))
 
@@ -108,12 +114,3 @@ def duckdb_type(t: pa.DataType) -> str:
     if pa.types.is_list(t):
         return duckdb_type(t.value_type) + "[]"
     raise TypeError(f"no DuckDB type for {t}")
-
-
-def write_parquet(path: Path, data: pa.Table) -> None:
-    """Write a work file atomically: readers see the whole file or none."""
-    import pyarrow.parquet as pq
-
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(data, tmp, compression="zstd")
-    tmp.replace(path)

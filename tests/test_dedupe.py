@@ -1,10 +1,27 @@
-"""The duplicate rules, on literal records: exact copies, revisions, older versions arriving late."""
+"""The duplicate rules (DECIDE_SQL), on literal records: exact copies, revisions, older versions arriving late."""
 
 from datetime import UTC, datetime
 
+import duckdb
+import pyarrow as pa
 import pytest
 
-from tasks.dedupe import article_id_for, content_hash, is_newer, resolve
+from tasks.dedupe import ARTICLE_ID_SQL, DECIDE_SQL, content_hash
+
+RUN = pa.schema(
+    [
+        ("pos", pa.int64()),
+        ("source", pa.string()),
+        ("story_code", pa.string()),
+        ("content_hash", pa.string()),
+        ("published_at", pa.timestamp("us", tz="UTC")),
+        ("source_file", pa.string()),
+        ("record_no", pa.int32()),
+        ("title", pa.string()),
+    ]
+)
+HIST = pa.schema([("article_id", pa.string()), *list(RUN)[1:], ("year", pa.int32()), ("month", pa.int32())])
+COPIES = pa.schema([("content_hash", pa.string()), ("duplicate_of", pa.string())])
 
 
 def rec(source: str, code: str | None, text: str, day: int | None, file: str = "f.txt", no: int = 0) -> dict:
@@ -19,8 +36,42 @@ def rec(source: str, code: str | None, text: str, day: int | None, file: str = "
     }
 
 
-def published(r: dict) -> dict:
-    return {**r, "article_id": article_id_for(r["source"], r["story_code"], r["content_hash"])}
+def article_id(source: str, code: str | None, text: str) -> str:
+    con = duckdb.connect()
+    row = con.execute(
+        f"SELECT {ARTICLE_ID_SQL} FROM (SELECT ? AS source, ? AS story_code, ? AS content_hash)",
+        [source, code, content_hash("T", text)],
+    ).fetchall()
+    return row[0][0]
+
+
+def published(source: str, code: str | None, text: str, day: int, file: str) -> dict:
+    return {
+        "article_id": article_id(source, code, text),
+        **rec(source, code, text, day, file),
+        "year": 2016,
+        "month": 9,
+    }
+
+
+def decide(run: list[dict], hist: list[dict] | None = None, copies: dict[str, str] | None = None) -> dict:
+    """Run the rules; returns what was published, the duplicates and the displaced articles."""
+    con = duckdb.connect()
+    run_t = pa.Table.from_pylist([{"pos": i, **r} for i, r in enumerate(run)], schema=RUN)
+    hist_t = pa.Table.from_pylist(hist or [], schema=HIST)
+    copies_t = pa.Table.from_pylist(
+        [{"content_hash": h, "duplicate_of": a} for h, a in (copies or {}).items()], schema=COPIES
+    )
+    for name, t in (("run", run_t), ("hist", hist_t), ("copies", copies_t)):
+        con.register(f"{name}_arrow", t)
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+    con.execute(DECIDE_SQL)
+    return {
+        "publish": dict(con.execute("SELECT pos, article_id FROM publish ORDER BY pos").fetchall()),
+        "new": {r[0] for r in con.execute("SELECT pos FROM publish WHERE is_new").fetchall()},
+        "dups": con.execute("SELECT source_file, kind, duplicate_of FROM dups ORDER BY ALL").fetchall(),
+        "displaced": [r[0] for r in con.execute("SELECT article_id FROM displaced").fetchall()],
+    }
 
 
 def test_content_hash_depends_on_title_and_body_only() -> None:
@@ -30,77 +81,72 @@ def test_content_hash_depends_on_title_and_body_only() -> None:
 
 
 def test_article_id_follows_the_story_code_not_the_text() -> None:
-    assert article_id_for("s", "1", "x") == article_id_for("s", "1", "y")
-    assert article_id_for("s", "1", "x") != article_id_for("t", "1", "x")
-    assert article_id_for("s", None, "x") != article_id_for("s", None, "y")
-
-
-@pytest.mark.parametrize(
-    ("candidate", "current", "newer"),
-    [(2, 1, True), (1, 2, False), (1, 1, True), (None, 1, True), (1, None, True)],
-)
-def test_is_newer(candidate: int | None, current: int | None, newer: bool) -> None:
-    as_dt = lambda d: datetime(2016, 9, d, tzinfo=UTC) if d else None  # noqa: E731
-    assert is_newer(as_dt(candidate), as_dt(current)) is newer
+    assert article_id("s", "1", "x") == article_id("s", "1", "y")
+    assert article_id("s", "1", "x") != article_id("t", "1", "x")
+    assert article_id("s", None, "x") != article_id("s", None, "y")
 
 
 def test_exact_copy_on_another_site_is_a_duplicate_of_the_first() -> None:
-    a = rec("s1", "1", "body", 10, "a.txt")
-    b = rec("s2", None, "body", 11, "b.txt")
-    out = resolve([a, b], [], {})
-    assert list(out.publish) == [0]
-    assert [(d["source_file"], d["kind"], d["duplicate_of"]) for d in out.duplicates] == [
-        ("b.txt", "exact", out.publish[0])
-    ]
+    out = decide([rec("s1", "1", "body", 10, "a.txt"), rec("s2", None, "body", 11, "b.txt")])
+    assert out["publish"] == {0: article_id("s1", "1", "body")}
+    assert out["dups"] == [("b.txt", "exact", article_id("s1", "1", "body"))]
+
+
+def test_exact_copies_within_a_run_point_at_the_first() -> None:
+    run = [rec("s", None, "x", 1, "a.txt"), rec("s", None, "x", 1, "b.txt"), rec("t", "9", "x", 2, "c.txt")]
+    out = decide(run)
+    assert list(out["publish"]) == [0]
+    assert [d[:2] for d in out["dups"]] == [("b.txt", "exact"), ("c.txt", "exact")]
 
 
 def test_newer_version_in_the_same_run_replaces_the_first() -> None:
-    old = rec("s", "7", "v1", 10, "a.txt")
-    new = rec("s", "7", "v2", 11, "b.txt")
-    out = resolve([old, new], [], {})
-    assert out.publish == {1: article_id_for("s", "7", "")}
-    assert [(d["source_file"], d["kind"]) for d in out.duplicates] == [("a.txt", "revision")]
-    assert not out.displaced
+    out = decide([rec("s", "7", "v1", 10, "a.txt"), rec("s", "7", "v2", 11, "b.txt")])
+    assert out["publish"] == {1: article_id("s", "7", "")}
+    assert out["dups"] == [("a.txt", "revision", article_id("s", "7", ""))]
+    assert out["displaced"] == []
+
+
+@pytest.mark.parametrize(("first_day", "second_day"), [(10, 10), (None, None), (None, 10)])
+def test_a_tie_goes_to_the_later_ingested_version(first_day: int | None, second_day: int | None) -> None:
+    out = decide([rec("s", "7", "v1", first_day, "a.txt"), rec("s", "7", "v2", second_day, "b.txt")])
+    assert list(out["publish"]) == [1]
 
 
 def test_newer_version_in_a_later_run_displaces_the_published_article() -> None:
-    old = published(rec("s", "7", "v1", 10, "a.txt"))
-    new = rec("s", "7", "v2", 11, "b.txt")
-    out = resolve([new], [old], {})
-    assert out.publish == {0: old["article_id"]}
-    assert out.displaced == {old["article_id"]: old}
-    assert out.duplicates[0]["source_file"] == "a.txt"
-    assert out.new_ids == set()
+    old = published("s", "7", "v1", 10, "a.txt")
+    out = decide([rec("s", "7", "v2", 11, "b.txt")], [old])
+    assert out["publish"] == {0: old["article_id"]}
+    assert out["new"] == set()
+    assert out["displaced"] == [old["article_id"]]
+    assert out["dups"] == [("a.txt", "revision", old["article_id"])]
 
 
 def test_older_version_arriving_late_goes_to_duplicates() -> None:
-    current = published(rec("s", "7", "v2", 11, "b.txt"))
-    late = rec("s", "7", "v1", 10, "a.txt")
-    out = resolve([late], [current], {})
-    assert out.publish == {}
-    assert [(d["source_file"], d["kind"], d["duplicate_of"]) for d in out.duplicates] == [
-        ("a.txt", "revision", current["article_id"])
-    ]
+    current = published("s", "7", "v2", 11, "b.txt")
+    out = decide([rec("s", "7", "v1", 10, "a.txt")], [current])
+    assert out["publish"] == {}
+    assert out["displaced"] == []
+    assert out["dups"] == [("a.txt", "revision", current["article_id"])]
 
 
 def test_rescrape_of_a_replaced_version_is_an_exact_copy() -> None:
     """A version already moved to duplicates must not come back and replace its successor."""
-    old_hash = content_hash("T", "v1")
-    current = published(rec("s", "7", "v2", 10, "b.txt"))
-    again = rec("s", "7", "v1", 10, "c.txt")
-    out = resolve([again], [current], {old_hash: current["article_id"]})
-    assert out.publish == {}
-    assert out.duplicates[0]["kind"] == "exact"
+    current = published("s", "7", "v2", 10, "b.txt")
+    out = decide([rec("s", "7", "v1", 10, "c.txt")], [current], {content_hash("T", "v1"): current["article_id"]})
+    assert out["publish"] == {}
+    assert out["dups"] == [("c.txt", "exact", current["article_id"])]
 
 
 def test_every_record_lands_in_exactly_one_place() -> None:
     run = [
-        rec("s", "1", "a", 1, "x", 0),
-        rec("s", "1", "a", 1, "x", 1),
-        rec("s", "1", "b", 2, "x", 2),
-        rec("t", None, "b", 3, "x", 3),
-        rec("t", None, "c", None, "x", 4),
-        rec("s", "1", "c2", 1, "x", 5),
+        rec("s", "1", "a", 1, "x0"),
+        rec("s", "1", "a", 1, "x1"),
+        rec("s", "1", "b", 2, "x2"),
+        rec("t", None, "b", 3, "x3"),
+        rec("t", None, "c", None, "x4"),
+        rec("s", "1", "c2", 1, "x5"),
+        rec("s", "2", "d", None, "x6"),
     ]
-    out = resolve(run, [], {})
-    assert len(out.publish) + len(out.duplicates) == len(run)
+    out = decide(run)
+    placed = [f"x{p}" for p in out["publish"]] + [d[0] for d in out["dups"]]
+    assert sorted(placed) == sorted(r["source_file"] for r in run)

@@ -1,0 +1,135 @@
+"""Benchmark `newsetl run`: articles per second, peak memory and time per stage at several corpus sizes.
+
+    .venv/bin/python benchmarks/bench_run.py [--sizes 10000 100000] [--workdir benchmarks/out]
+
+Generates each corpus with `newsetl generate`, ingests it with the real CLI against a local Prefect server,
+and prints one table. Also measures the floor: reading the same raw bytes and writing the same articles
+Parquet with pyarrow alone. Figures are printed, never asserted.
+"""
+
+import argparse
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from newsetl.devserver import prefect_server  # noqa: E402
+
+# Runs a command and prints its peak resident memory (KiB) as the last line: RUSAGE_CHILDREN of a fresh
+# process covers exactly that one command, not the Prefect server or earlier runs.
+MEASURE = (
+    "import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)"
+)
+
+
+def timed_run(env: dict[str, str], raw: Path, out: Path) -> tuple[float, int]:
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, sys.executable, "-m", "newsetl", "run", "--raw", str(raw), "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"newsetl run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return seconds, int(done.stdout.strip().splitlines()[-1])
+
+
+async def stage_seconds(env: dict[str, str], run_id: str) -> dict[str, float]:
+    """Seconds spent in each task of the flow run, summed over mapped runs, from the Prefect API."""
+    import os
+
+    os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async with get_client() as client:
+        runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+    stages: dict[str, float] = defaultdict(float)
+    for tr in runs:
+        stages[tr.task_key.rsplit("-", 1)[0] if tr.task_key else tr.name] += tr.total_run_time.total_seconds()
+    return dict(stages)
+
+
+def floor_seconds(raw: Path, out: Path, scratch: Path) -> float:
+    """Read every raw byte and write the published articles as zstd Parquet, with nothing else."""
+    con = duckdb.connect(str(out / "news.duckdb"), read_only=True)
+    articles = con.sql("SELECT * FROM articles").to_arrow_table()
+    con.close()
+    start = time.perf_counter()
+    for path in raw.rglob("*"):
+        if path.is_file():
+            path.read_bytes()
+    pq.write_table(articles, scratch / "floor.parquet", compression="zstd")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out")
+    args = parser.parse_args()
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    args.workdir.mkdir(parents=True)
+    results = []
+    with prefect_server(args.workdir / "prefect-home") as env:
+        for n in args.sizes:
+            raw, out = args.workdir / f"raw-{n}", args.workdir / f"out-{n}"
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "newsetl", "generate", str(raw), "--articles", str(n), "--seed", "1"],
+                check=True,
+                capture_output=True,
+                cwd=ROOT,
+            )
+            generated = time.perf_counter() - start
+            seconds, peak_kib = timed_run(env, raw, out)
+            con = duckdb.connect(str(out / "news.duckdb"), read_only=True)
+            run_id, records, run_seconds = con.sql("SELECT run_id, records, seconds FROM runs").fetchall()[0]
+            raw_mb = con.sql("SELECT sum(bytes) / 1e6 FROM files").fetchall()[0][0]
+            con.close()
+            stages = asyncio.run(stage_seconds(env, run_id))
+            floor = floor_seconds(raw, out, args.workdir)
+            rerun_seconds, _ = timed_run(env, raw, out)
+            results.append(
+                {
+                    "articles": n,
+                    "records": records,
+                    "raw_mb": round(raw_mb, 1),
+                    "generate_s": round(generated, 1),
+                    "cli_s": round(seconds, 1),
+                    "flow_s": round(run_seconds, 1),
+                    "records_per_s_flow": round(records / run_seconds),
+                    "records_per_s_cli": round(records / seconds),
+                    "peak_rss_mb": round(peak_kib / 1024),
+                    "floor_s": round(floor, 2),
+                    "ratio_to_floor": round(run_seconds / floor, 1),
+                    "rerun_nothing_new_s": round(rerun_seconds, 1),
+                    "stages_s": {k: round(v, 2) for k, v in sorted(stages.items(), key=lambda kv: -kv[1])},
+                }
+            )
+            print(json.dumps(results[-1], indent=1), flush=True)
+    print("\n| articles | records | raw MB | flow s | records/s | peak RSS MB | floor s | x floor | rerun s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        print(
+            f"| {r['articles']} | {r['records']} | {r['raw_mb']} | {r['flow_s']} | {r['records_per_s_flow']} | "
+            f"{r['peak_rss_mb']} | {r['floor_s']} | {r['ratio_to_floor']} | {r['rerun_nothing_new_s']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
