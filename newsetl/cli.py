@@ -49,9 +49,7 @@ def run_flow(settings: Settings) -> dict[str, Any]:
         return ingest(raw_dir=str(settings.raw_dir.resolve()), out_dir=str(settings.out_dir.resolve()))
     except Exception as exc:  # the run failed: say what broke, not a traceback
         err.print(f"[bold red]newsetl run failed:[/] {type(exc).__name__}: {exc}")
-        err.print(
-            "Nothing half-done is published: fix the cause above and run again; finished batches are not redone."
-        )
+        err.print("Nothing half-done is published: fix the cause above and run again; finished batches are not redone.")
         raise typer.Exit(1) from None
 
 
@@ -125,9 +123,7 @@ def generate(
     directory: Annotated[Path, typer.Argument(help="Where to write the raw-dump tree.")],
     articles: Annotated[int, typer.Option(help="How many article records to write.")] = 1000,
     seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 0,
-    wave: Annotated[
-        int, typer.Option(help="Wave 2+ adds later scrape days, with copies of earlier waves.")
-    ] = 1,
+    wave: Annotated[int, typer.Option(help="Wave 2+ adds later scrape days, with copies of earlier waves.")] = 1,
     manifest: Annotated[Path | None, typer.Option(help="Also write what was generated as JSON here.")] = None,
 ) -> None:
     """Write a synthetic raw-dump tree (every variant and breakage of the format) for demos, tests, benchmarks."""

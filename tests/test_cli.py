@@ -58,6 +58,8 @@ def test_sql_without_a_catalog_says_what_to_do(prefect_server: dict[str, str], t
 
 
 def test_run_with_a_missing_raw_dir_fails_with_a_message(prefect_server: dict[str, str], tmp_path: Path) -> None:
-    done = run_newsetl(prefect_server, "run", "--raw", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), check=False)
+    done = run_newsetl(
+        prefect_server, "run", "--raw", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), check=False
+    )
     assert done.returncode == 1
     assert "does not exist" in done.stderr and "--raw" in done.stderr
