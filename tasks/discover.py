@@ -94,9 +94,7 @@ def discover_files(settings: Settings) -> Discovery:
     """Find dump files whose content (by SHA-256) no earlier run ingested."""
     logger = get_run_logger()
     if not settings.raw_dir.is_dir():
-        raise FileNotFoundError(
-            f"raw-dump directory {settings.raw_dir} does not exist: create it or pass --raw DIR"
-        )
+        raise FileNotFoundError(f"raw-dump directory {settings.raw_dir} does not exist: create it or pass --raw DIR")
     found, ignored = scan_raw_dir(settings.raw_dir)
     # hashlib releases the GIL on large buffers, so threads hash two files at once on two cores.
     with ThreadPoolExecutor(max_workers=4) as pool:
