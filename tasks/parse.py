@@ -38,6 +38,8 @@ _SNIFF_BYTES = 4096
 _READ_LIMIT = 1 << 20
 # Blank lines tolerated between the parts of a header (the format has one).
 _MAX_GAP = 3
+# Blank lines after a date line that mean the title line itself is empty (blank, "", blank).
+_EMPTY_TITLE_GAP = 3
 # Longest record number: more digits is a figure in the text, not a position in a dump.
 _MAX_NUMBER_DIGITS = 9
 # Share of control bytes above which the first 4 KB are junk, not text (ASCII text has almost none).
@@ -222,13 +224,14 @@ def _match_header(number: int, la: _Lookahead, at: int, *, nested: bool = False)
             following = _record_number(candidate)
             if following is not None and _match_header(following, la, t + 1, nested=True):
                 return _Header(number, date_line, "", None, end)  # header cut short by the next record
-        title, end = candidate or "", t + 1
-        s = _next_filled(la, end)
+        s = _next_filled(la, t + 1)
         if s is not None:
             code = _story_code(la.text(s))
             if code is not None:
-                return _Header(number, date_line, title, code or None, s + 1)
-        return _Header(number, date_line, title, None, end)
+                return _Header(number, date_line, candidate or "", code or None, s + 1)
+        if t - end >= _EMPTY_TITLE_GAP:  # blank, empty title line, blank: the title is missing
+            return _Header(number, date_line, "", None, t)
+        return _Header(number, date_line, candidate or "", None, t + 1)
     code = _story_code(text)
     if code is not None:  # number, blank, story code: a record whose title is missing
         return _Header(number, None, "", code or None, j + 1)

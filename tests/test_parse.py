@@ -80,6 +80,7 @@ REASON_CASES: dict[str, tuple[bytes, list[tuple[int | None, str]]]] = {
     "no title (date form)": (f"0\n{DATE}\n\nStory Code : 5\nBody.\n".encode(), [(0, Reason.NO_TITLE)]),
     "no title (story-code form)": (b"0\n\n\nStory Code : 5\nBody.\n", [(0, Reason.NO_TITLE)]),
     "no title, next record follows": (f"0\n{DATE}\n{record(1)}".encode(), [(0, Reason.NO_TITLE), (1, "ok")]),
+    "empty title line, no story code": (f"0\n{DATE}\n\n\n\nCaption\nCaption\nBody.\n".encode(), [(0, Reason.NO_TITLE)]),
     "no body (header only)": (record(0, body=()).encode(), [(0, Reason.NO_BODY)]),
     "no body (only blank lines and a widget)": (
         record(0, body=("\xa0", "Comment")).encode(),

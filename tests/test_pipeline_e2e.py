@@ -6,11 +6,13 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from newsetl.generate import Manifest, generate_corpus
+from tasks.discover import sha256_of
 from tests.conftest import NEWSETL, ROOT, catalog_rows, run_newsetl, table_snapshot
 
 pytestmark = pytest.mark.slow
@@ -152,7 +154,10 @@ def test_second_wave_adds_only_what_is_new(
     run_newsetl(prefect_server, "run", "--raw", str(tree), "--out", str(out))
     assert_every_record_once(out)
     new_files = catalog_rows(out, "SELECT files_new FROM runs ORDER BY started_at")[-1][0]
-    assert new_files == sum(f.kind != "ignored" for f in wave2.files)
+    # New means new bytes: an empty file in wave 2 is the same content as one in wave 1.
+    wave1_hashes = {sha256 for _, sha256, *_ in first["files"]}
+    wave2_hashes = {sha256_of(tree / f.path) for f in wave2.files if f.kind != "ignored"}
+    assert new_files == len(wave2_hashes - wave1_hashes) > 0
     # Nothing of the first wave was re-ingested, and copies in wave 2 point at wave-1 articles.
     assert set(first["files"]) <= set(table_snapshot(out)["files"])
     first_run_id, second_run_id = [r[0] for r in catalog_rows(out, "SELECT run_id FROM runs ORDER BY started_at")]
@@ -164,31 +169,46 @@ def test_second_wave_adds_only_what_is_new(
     assert cross > 0
 
 
+def kill_when(env: dict[str, str], raw: Path, out: Path, ready: Callable[[], bool]) -> bool:
+    """Start `newsetl run`, SIGKILL its process group as soon as `ready()` holds; True if it was killed."""
+    proc = subprocess.Popen(
+        [*NEWSETL, "run", "--raw", str(raw), "--out", str(out)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if ready():
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(0.005)
+    proc.wait()
+    return False
+
+
 def test_killed_run_then_rerun_equals_an_uninterrupted_run(prefect_server: dict[str, str], tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     generate_corpus(raw, 4000, seed=11)
+    env = {**prefect_server, "NEWSETL_BATCH_FILES": "40"}  # several extract batches, so a kill can fall between
     reference = tmp_path / "reference"
-    started = time.monotonic()
-    run_newsetl(prefect_server, "run", "--raw", str(raw), "--out", str(reference))
-    duration = time.monotonic() - started
+    run_newsetl(env, "run", "--raw", str(raw), "--out", str(reference))
 
     out = tmp_path / "killed"
-    killed = 0
-    for fraction in (0.35, 0.6, 0.85):
-        proc = subprocess.Popen(
-            [*NEWSETL, "run", "--raw", str(raw), "--out", str(out)],
-            env=prefect_server,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        time.sleep(duration * fraction)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            killed += 1
-        proc.wait()
-    assert killed >= 2, "the runs finished before they could be killed: the corpus is too small"
-    run_newsetl(prefect_server, "run", "--raw", str(raw), "--out", str(out))
+    staging = out / "_state" / "staging"
+    # Moments that matter: mid-extraction (some batches staged, not all), and mid-commit (the first table of the
+    # plan committed, the others not yet).
+    moments = {
+        "mid-extract": lambda: staging.is_dir() and any(p.name.startswith("batch-") for p in staging.iterdir()),
+        "mid-commit": lambda: (out / "quarantine" / "_delta_log" / "00000000000000000001.json").exists(),
+    }
+    for name, ready in moments.items():
+        assert kill_when(env, raw, out, ready), f"the run finished before the {name} moment"
+    run_newsetl(env, "run", "--raw", str(raw), "--out", str(out))
     assert table_snapshot(out) == table_snapshot(reference)
     assert_every_record_once(out)
+    statuses = [r[0] for r in catalog_rows(out, "SELECT status FROM runs ORDER BY started_at")]
+    assert statuses == ["interrupted", "interrupted", "completed"]
