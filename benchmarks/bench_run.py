@@ -25,27 +25,41 @@ sys.path.insert(0, str(ROOT))
 
 from newsetl.devserver import prefect_server  # noqa: E402
 
-# Runs a command and prints its peak resident memory (KiB) as the last line: RUSAGE_CHILDREN of a fresh
-# process covers exactly that one command, not the Prefect server or earlier runs.
-MEASURE = (
-    "import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)"
-)
+
+def tree_rss_kib(pid: int) -> int:
+    """Resident memory of a process and all its descendants (the extract workers are child processes)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+            for task_dir in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task_dir / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            continue
+    return total
 
 
 def timed_run(env: dict[str, str], raw: Path, out: Path) -> tuple[float, int]:
+    """Run `newsetl run`; returns seconds and the peak of its process tree's summed RSS, sampled every 20 ms."""
     start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", MEASURE, sys.executable, "-m", "newsetl", "run", "--raw", str(raw), "--out", str(out)],
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsetl", "run", "--raw", str(raw), "--out", str(out)],
         env=env,
-        capture_output=True,
-        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         cwd=ROOT,
     )
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss_kib(proc.pid))
+        time.sleep(0.02)
     seconds = time.perf_counter() - start
-    if done.returncode:
-        raise SystemExit(f"newsetl run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return seconds, int(done.stdout.strip().splitlines()[-1])
+    output = proc.stdout.read().decode() if proc.stdout else ""
+    if proc.returncode:
+        raise SystemExit(f"newsetl run failed:\n{output[-5000:]}")
+    return seconds, peak
 
 
 async def stage_seconds(env: dict[str, str], run_id: str) -> dict[str, float]:

@@ -4,6 +4,7 @@ from typing import Any
 
 from prefect import flow, unmapped
 from prefect.runtime import flow_run
+from prefect.task_runners import ProcessPoolTaskRunner
 
 from newsetl.settings import Settings
 from tasks.catalog import build_catalog
@@ -14,7 +15,9 @@ from tasks.load import publish_plan, recover_pending
 from tasks.runs import finish_run, run_lock, start_run
 
 
-@flow(name="newsetl-ingest")
+# Extract batches are CPU-bound Python: processes, not threads, use every core (one per core by default;
+# PREFECT_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS sets another number).
+@flow(name="newsetl-ingest", task_runner=ProcessPoolTaskRunner())
 def ingest(raw_dir: str | None = None, out_dir: str | None = None) -> dict[str, Any]:
     """Ingest every dump under the raw root that no run has ingested yet, and publish the tables."""
     overrides = {k: v for k, v in {"raw_dir": raw_dir, "out_dir": out_dir}.items() if v is not None}

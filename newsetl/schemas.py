@@ -109,17 +109,13 @@ TABLES: dict[str, pa.Schema] = {
 PARTITIONS: dict[str, list[str]] = {"articles": ARTICLES_PARTITIONS}
 
 # Work files between tasks (not published).
+# A record finished in its extract batch: the article columns but its id and run, its captions, and its last
+# paragraph when short (lower-cased), from which page furniture is learned.
 STAGED_RECORDS = pa.schema(
     [
-        ("source", pa.string()),
-        ("source_file", pa.string()),
-        ("file_sha256", pa.string()),
-        ("record_no", pa.int32()),
-        ("title", pa.string()),
-        ("published_local", pa.timestamp("us")),
-        ("story_code", pa.string()),
+        *(f for f in ARTICLES if f.name not in ("article_id", "run_id")),
         ("captions", pa.list_(pa.string())),
-        ("paragraphs", pa.list_(pa.string())),
+        ("closing", pa.string()),
     ]
 )
 STAGED_QUARANTINE = QUARANTINE.remove(QUARANTINE.get_field_index("run_id"))

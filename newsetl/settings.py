@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     furniture_min_articles: int = Field(default=5, ge=2)
     # ... and at least this share of them (so a phrase two stories happen to share is not cut).
     furniture_min_share: float = Field(default=0.02, gt=0, le=1)
+    # DuckDB's working memory for deduplication (it spills to disk beyond): keeps a run's peak flat.
+    duckdb_memory_limit: str = "256MB"
     # Seconds a run waits for another run on the same output directory to finish before giving up.
     lock_timeout: float = Field(default=600, ge=0)
 

@@ -7,33 +7,27 @@ The decisions are SQL over the key columns of the run and of the matching histor
 memory stays flat however many records a run holds, and bodies never leave their Parquet files.
 """
 
-import hashlib
 import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 
 from newsetl.reasons import Reason
-from newsetl.schemas import ARTICLES, DUPLICATES, FILES, QUARANTINE, STAGED_QUARANTINE
+from newsetl.schemas import ARTICLES, CAPTIONS, DUPLICATES, FILES, QUARANTINE, STAGED_QUARANTINE, STAGED_RECORDS
 from newsetl.settings import Settings
-from tasks.furniture import MAX_FURNITURE_CHARS, MAX_FURNITURE_WORDS, counts_table, learned_lines, strip_closing
-from tasks.tables import committed_seq, duckdb_type, open_table, parquet_sql, query, scan_sql, table_sql
+from tasks.article import strip_learned
+from tasks.furniture import counts_table, learned_lines
+from tasks.tables import committed_seq, connect, duckdb_type, open_table, parquet_sql, query, scan_sql, table_sql
 
-# A finished record: an article row without its id and run, plus its run-order position and captions.
-FINAL = pa.schema(
-    [
-        ("pos", pa.int64()),
-        *(f for f in ARTICLES if f.name not in ("article_id", "run_id")),
-        ("captions", pa.list_(pa.string())),
-    ]
-)
+# A staged record numbered in run order.
+FINAL = pa.schema([("pos", pa.int64()), *STAGED_RECORDS])
 
 # The stable id of an article, in SQL so the decision can compute it: a story with a code keeps one id through
 # its revisions; one without is named by its source and text.
@@ -91,65 +85,34 @@ CREATE TEMP TABLE dups AS
 """
 
 
-def content_hash(title: str, body: str) -> str:
-    """Identity of a text: equal cleaned title and body give equal hashes, whatever the source."""
-    return hashlib.blake2b(f"{title}\n\n{body}".encode(), digest_size=16).hexdigest()
-
-
-def to_utc(local: datetime | None, zone: ZoneInfo) -> datetime | None:
-    if local is None:
-        return None
-    return local.replace(tzinfo=zone).astimezone(UTC)
-
-
 def finish_batch(
-    staged: pa.Table, first_pos: int, learned: dict[str, frozenset[str]], settings: Settings
+    staged: pa.Table, first_pos: int, learned: dict[str, frozenset[str]]
 ) -> tuple[pa.Table, list[dict[str, Any]]]:
-    """Turn staged records into article rows (body, hash, UTC time, counts); empty ones are rejected."""
-    rows: list[dict[str, Any]] = []
-    rejected: list[dict[str, Any]] = []
-    zones: dict[str, ZoneInfo] = {}
-    cols = staged.to_pydict()
-    for i in range(staged.num_rows):
-        source = cols["source"][i]
-        paragraphs = strip_closing(cols["paragraphs"][i] or [], learned.get(source, frozenset()))
-        if not paragraphs:
+    """Number a staged batch in run order and cut learned furniture from the few bodies that end in it."""
+    t = staged.append_column("pos", pa.array(range(first_pos, first_pos + staged.num_rows), pa.int64()))
+    if not learned:
+        return t.select(FINAL.names), []
+    pairs = pa.array([f"{source}\0{line}" for source, lines in learned.items() for line in lines], pa.string())
+    keys = pc.binary_join_element_wise(t.column("source"), t.column("closing"), "\0")
+    hit = pc.fill_null(pc.is_in(keys, value_set=pairs), False)
+    if not pc.any(hit).as_py():
+        return t.select(FINAL.names), []
+    fixed, rejected = [], []
+    for row in t.filter(hit).to_pylist():
+        kept = strip_learned(row, learned[row["source"]])
+        if kept is None:
             rejected.append(
                 {
-                    "source_file": cols["source_file"][i],
-                    "record_no": cols["record_no"][i],
+                    "source_file": row["source_file"],
+                    "record_no": row["record_no"],
                     "reason": Reason.NO_BODY.value,
                     "detail": "the record holds only page furniture (trailer lines), no story text",
                 }
             )
-            continue
-        if source not in zones:
-            zones[source] = ZoneInfo(settings.source_timezones.get(source, "UTC"))
-        published = to_utc(cols["published_local"][i], zones[source])
-        title = cols["title"][i]
-        body = "\n\n".join(paragraphs)
-        rows.append(
-            {
-                "pos": first_pos + i,
-                "source": source,
-                "story_code": cols["story_code"][i],
-                "title": title,
-                "published_at": published,
-                "body": body,
-                "word_count": len(body.split()),
-                "char_count": len(body),
-                "paragraph_count": len(paragraphs),
-                "caption_count": len(cols["captions"][i] or []),
-                "content_hash": content_hash(title, body),
-                "source_file": cols["source_file"][i],
-                "record_no": cols["record_no"][i],
-                "file_sha256": cols["file_sha256"][i],
-                "year": published.year if published else None,
-                "month": published.month if published else None,
-                "captions": cols["captions"][i] or [],
-            }
-        )
-    return pa.Table.from_pylist(rows, schema=FINAL), rejected
+        else:
+            fixed.append(kept)
+    rest = t.filter(pc.invert(hit))
+    return pa.concat_tables([rest.select(FINAL.names), pa.Table.from_pylist(fixed, schema=FINAL)]), rejected
 
 
 def learn_furniture(staged: list[Path], settings: Settings) -> tuple[dict[str, frozenset[str]], pa.Table]:
@@ -158,10 +121,8 @@ def learn_furniture(staged: list[Path], settings: Settings) -> tuple[dict[str, f
     records = parquet_sql([d / "records.parquet" for d in staged])
     run_counts = query(
         settings,
-        f"""SELECT source, lower(paragraphs[-1]) AS line, count(*)::BIGINT AS articles FROM {records}
-            WHERE length(paragraphs[-1]) <= {MAX_FURNITURE_CHARS}
-              AND len(string_split(trim(paragraphs[-1]), ' ')) <= {MAX_FURNITURE_WORDS}
-            GROUP BY ALL""",
+        f"""SELECT source, closing AS line, count(*)::BIGINT AS articles FROM {records}
+            WHERE closing IS NOT NULL GROUP BY ALL""",
     )
     totals = query(
         settings,
@@ -215,7 +176,7 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     pos = 0
     for i, d in enumerate(staged):
         records = pq.read_table(d / "records.parquet")
-        final, rejected = finish_batch(records, pos, learned, settings)
+        final, rejected = finish_batch(records, pos, learned)
         pos += records.num_rows
         if rejected:
             quarantine.append(pa.Table.from_pylist(rejected, schema=STAGED_QUARANTINE))
@@ -223,27 +184,13 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
         pq.write_table(final, finals[-1], compression="zstd")
 
     # 2. Decide against the history, and 3. write every row the run commits.
-    con = duckdb.connect()
+    con = connect(settings)
     try:
-        con.execute("SET preserve_insertion_order = false")
         final_sql = parquet_sql(finals) if finals else scan_sql([], FINAL)
         load_keys(con, final_sql, settings)
         con.execute(DECIDE_SQL)
         run = sql_literal(run_id)
-        articles = ", ".join(f"f.{c}" if c not in ("article_id", "run_id") else c for c in ARTICLES.names)
-        copy(
-            con,
-            f"""SELECT {articles.replace("run_id", f"{run} AS run_id")}
-                FROM {final_sql} f JOIN publish p USING (pos) ORDER BY f.pos""",
-            tmp / "articles.parquet",
-        )
-        copy(
-            con,
-            f"""SELECT p.article_id, (generate_subscripts(f.captions, 1) - 1)::INTEGER AS caption_no,
-                       unnest(f.captions) AS caption, {run} AS run_id
-                FROM {final_sql} f JOIN publish p USING (pos)""",
-            tmp / "captions.parquet",
-        )
+        publish = con.sql("SELECT pos, article_id FROM publish").to_arrow_table().combine_chunks()
         copy(con, f"SELECT *, {run} AS run_id FROM dups", tmp / "duplicates.parquet", DUPLICATES)
         counts = con.execute(
             """SELECT (SELECT count(*) FILTER (is_new) FROM publish),
@@ -254,6 +201,7 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
         displaced = [r[0] for r in con.execute("SELECT article_id FROM displaced ORDER BY 1").fetchall()]
     finally:
         con.close()
+    write_published(finals, publish, run_id, tmp)
     files = stamp([pq.read_table(d / "files.parquet") for d in staged], FILES, run_id)
     quarantined = stamp(quarantine, QUARANTINE, run_id)
     pq.write_table(files, tmp / "files.parquet")
@@ -282,6 +230,35 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     return summary
+
+
+def write_published(finals: list[Path], publish: pa.Table, run_id: str, plan: Path) -> None:
+    """Write the plan's articles and captions, one finished batch at a time (bounded memory)."""
+    with (
+        pq.ParquetWriter(plan / "articles.parquet", ARTICLES, compression="zstd") as articles,
+        pq.ParquetWriter(plan / "captions.parquet", CAPTIONS, compression="zstd") as captions,
+    ):
+        for path in finals:
+            final = pq.read_table(path)
+            chosen = final.filter(pc.is_in(final.column("pos"), value_set=publish.column("pos")))
+            if not chosen.num_rows:
+                continue
+            where = pc.index_in(chosen.column("pos"), value_set=publish.column("pos"))
+            chosen = chosen.append_column("article_id", pc.take(publish.column("article_id"), where))
+            run = pa.array([run_id] * chosen.num_rows, pa.string())
+            articles.write_table(chosen.append_column("run_id", run).select(ARTICLES.names).cast(ARTICLES))
+            lists = chosen.column("captions").combine_chunks()
+            parents = pc.list_parent_indices(lists)
+            numbers = [n for c in lists.to_pylist() for n in range(len(c))]
+            caps = pa.table(
+                {
+                    "article_id": pc.take(chosen.column("article_id"), parents),
+                    "caption_no": pa.array(numbers, pa.int32()),
+                    "caption": pc.list_flatten(lists),
+                    "run_id": pa.array([run_id] * len(numbers), pa.string()),
+                },
+            )
+            captions.write_table(caps.cast(CAPTIONS))
 
 
 def sql_literal(text: str) -> str:

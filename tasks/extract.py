@@ -5,6 +5,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -15,20 +16,23 @@ from prefect.filesystems import LocalFileSystem
 from newsetl.reasons import Reason
 from newsetl.schemas import STAGED_FILES, STAGED_QUARANTINE, STAGED_RECORDS
 from newsetl.settings import Settings
+from tasks.article import article_row
 from tasks.clean import DEFAULT_FURNITURE, clean_record
 from tasks.discover import DumpFile
 from tasks.parse import read_dump
 from tasks.records import CleanRecord, Rejected
 
 # Bump when parsing or cleaning changes what a batch stages, so cached batches are not reused.
-EXTRACT_VERSION = "1"
+EXTRACT_VERSION = "2"
 # Rows buffered before a row group is written: bounds memory whatever the size of a batch.
-FLUSH_ROWS = 5000
+FLUSH_ROWS = 1000
 
 
-def batch_key(batch: list[DumpFile]) -> str:
-    """A batch is named by the content of its files, so a rerun or retry finds its staged result."""
-    digest = hashlib.sha256(f"extract-v{EXTRACT_VERSION}".encode())
+def batch_key(batch: list[DumpFile], settings: Settings) -> str:
+    """A batch is named by the content of its files and the settings that shape what it stages, so a rerun
+    or a retry finds its staged result, and a changed setting does not reuse a stale one."""
+    shaping = settings.model_dump_json(include={"source_timezones", "furniture", "max_record_bytes"})
+    digest = hashlib.sha256(f"extract-v{EXTRACT_VERSION}\0{shaping}".encode())
     for f in batch:
         digest.update(f"\0{f.source_file}\0{f.sha256}".encode())
     return "batch-" + digest.hexdigest()[:32]
@@ -92,20 +96,9 @@ def stage_batch(batch: list[DumpFile], settings: Settings, target: Path) -> Coun
     files = _Staged(tmp / "files.parquet", STAGED_FILES)
     for f in batch:
         kept, rejected = extract_file(f, settings)
+        zone = ZoneInfo(settings.source_timezones.get(f.source, "UTC"))
         for r in kept:
-            records.add(
-                {
-                    "source": f.source,
-                    "source_file": f.source_file,
-                    "file_sha256": f.sha256,
-                    "record_no": r.record_no,
-                    "title": r.title,
-                    "published_local": r.published_local,
-                    "story_code": r.story_code,
-                    "captions": r.captions,
-                    "paragraphs": r.paragraphs,
-                }
-            )
+            records.add(article_row(r, f.source, f.source_file, f.sha256, zone))
         for q in rejected:
             quarantine.add(
                 {
@@ -148,7 +141,7 @@ def result_storage(settings: Settings) -> LocalFileSystem:
 
 
 def _cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    return batch_key(parameters["batch"])
+    return batch_key(parameters["batch"], parameters["settings"])
 
 
 @task(
@@ -160,7 +153,7 @@ def _cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 )
 def extract_batch(batch: list[DumpFile], settings: Settings) -> str:
     """Parse and clean a batch of dumps into a staged folder; returns the folder's path."""
-    target = settings.staging_dir / batch_key(batch)
+    target = settings.staging_dir / batch_key(batch, settings)
     counts = stage_batch(batch, settings, target)
     rejected = {k: v for k, v in counts.items() if k not in ("records", "kept")}
     get_run_logger().info(

@@ -63,9 +63,20 @@ def table_sql(settings: Settings, name: str) -> str:
     return scan_sql(file_list(open_table(settings, name)), TABLES[name], PARTITIONS.get(name))
 
 
+def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB with a memory cap (it spills to disk past it) instead of 80 % of the RAM."""
+    return duckdb.connect(
+        config={
+            "memory_limit": settings.duckdb_memory_limit,
+            "temp_directory": str(settings.state_dir / "duckdb-tmp"),
+            "preserve_insertion_order": False,
+        }
+    )
+
+
 def query(settings: Settings, sql: str, **tables: pa.Table) -> pa.Table:
     """Run `sql` in a private DuckDB: `{articles}` etc. name the tables, keyword tables are registered."""
-    con = duckdb.connect()
+    con = connect(settings)
     try:
         for alias, data in tables.items():
             con.register(alias, data)

@@ -6,7 +6,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from tasks.dedupe import ARTICLE_ID_SQL, DECIDE_SQL, content_hash
+from tasks.article import content_hash
+from tasks.dedupe import ARTICLE_ID_SQL, DECIDE_SQL
 
 RUN = pa.schema(
     [

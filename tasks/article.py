@@ -1,0 +1,72 @@
+"""Article rows: a clean record finished into the columns the tables publish (body, hash, UTC time, counts)."""
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tasks.furniture import MAX_FURNITURE_CHARS, MAX_FURNITURE_WORDS, strip_closing
+from tasks.records import CleanRecord
+
+PARAGRAPH_BREAK = "\n\n"
+
+
+def content_hash(title: str, body: str) -> str:
+    """Identity of a text: equal cleaned title and body give equal hashes, whatever the source."""
+    return hashlib.blake2b(f"{title}\n\n{body}".encode(), digest_size=16).hexdigest()
+
+
+def to_utc(local: datetime | None, zone: ZoneInfo) -> datetime | None:
+    """The site's local time read in its zone, as UTC."""
+    if local is None:
+        return None
+    return local.replace(tzinfo=zone).astimezone(UTC)
+
+
+def closing_line(paragraphs: list[str]) -> str | None:
+    """The last paragraph, lower-cased, when it is short enough to be page furniture."""
+    last = paragraphs[-1] if paragraphs else ""
+    if last and len(last) <= MAX_FURNITURE_CHARS and len(last.split()) <= MAX_FURNITURE_WORDS:
+        return last.lower()
+    return None
+
+
+def body_columns(title: str, paragraphs: list[str]) -> dict[str, Any]:
+    body = PARAGRAPH_BREAK.join(paragraphs)
+    return {
+        "body": body,
+        "word_count": len(body.split()),
+        "char_count": len(body),
+        "paragraph_count": len(paragraphs),
+        "content_hash": content_hash(title, body),
+        "closing": closing_line(paragraphs),
+    }
+
+
+def article_row(
+    record: CleanRecord, source: str, source_file: str, file_sha256: str, zone: ZoneInfo
+) -> dict[str, Any]:
+    """Every published column of a record except its article_id and run_id."""
+    published = to_utc(record.published_local, zone)
+    return {
+        "source": source,
+        "story_code": record.story_code,
+        "title": record.title,
+        "published_at": published,
+        **body_columns(record.title, record.paragraphs),
+        "caption_count": len(record.captions),
+        "source_file": source_file,
+        "record_no": record.record_no,
+        "file_sha256": file_sha256,
+        "year": published.year if published else None,
+        "month": published.month if published else None,
+        "captions": record.captions,
+    }
+
+
+def strip_learned(row: dict[str, Any], lines: frozenset[str]) -> dict[str, Any] | None:
+    """The row with learned furniture cut from the end of its body; None when nothing else was left."""
+    paragraphs = strip_closing(row["body"].split(PARAGRAPH_BREAK), lines)
+    if not paragraphs:
+        return None
+    return {**row, **body_columns(row["title"], paragraphs)}
