@@ -43,9 +43,7 @@ def body_columns(title: str, paragraphs: list[str]) -> dict[str, Any]:
     }
 
 
-def article_row(
-    record: CleanRecord, source: str, source_file: str, file_sha256: str, zone: ZoneInfo
-) -> dict[str, Any]:
+def article_row(record: CleanRecord, source: str, source_file: str, file_sha256: str, zone: ZoneInfo) -> dict[str, Any]:
     """Every published column of a record except its article_id and run_id."""
     published = to_utc(record.published_local, zone)
     return {

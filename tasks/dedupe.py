@@ -191,7 +191,7 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
         con.execute(DECIDE_SQL)
         run = sql_literal(run_id)
         publish = con.sql("SELECT pos, article_id FROM publish").to_arrow_table().combine_chunks()
-        copy(con, f"SELECT *, {run} AS run_id FROM dups", tmp / "duplicates.parquet", DUPLICATES)
+        copy(con, f"SELECT *, {run} AS run_id FROM dups", part_path(tmp, "duplicates", 0), DUPLICATES)
         counts = con.execute(
             """SELECT (SELECT count(*) FILTER (is_new) FROM publish),
                       (SELECT count(*) FILTER (NOT is_new) FROM publish),
@@ -204,9 +204,9 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     write_published(finals, publish, run_id, tmp)
     files = stamp([pq.read_table(d / "files.parquet") for d in staged], FILES, run_id)
     quarantined = stamp(quarantine, QUARANTINE, run_id)
-    pq.write_table(files, tmp / "files.parquet")
-    pq.write_table(quarantined, tmp / "quarantine.parquet")
-    pq.write_table(closing if closing is not None else counts_table({}), tmp / "furniture.parquet")
+    pq.write_table(files, part_path(tmp, "files", 0))
+    pq.write_table(quarantined, part_path(tmp, "quarantine", 0))
+    pq.write_table(closing if closing is not None else counts_table({}), part_path(tmp, "furniture", 0))
     for f in finals:
         f.unlink()
     reasons: dict[str, int] = {}
@@ -232,33 +232,37 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     return summary
 
 
+def part_path(plan: Path, table: str, part: int) -> Path:
+    """Plan files are parts of a table, each committed on its own, so no commit holds more than a batch."""
+    (plan / table).mkdir(exist_ok=True)
+    return plan / table / f"part-{part:05d}.parquet"
+
+
 def write_published(finals: list[Path], publish: pa.Table, run_id: str, plan: Path) -> None:
-    """Write the plan's articles and captions, one finished batch at a time (bounded memory)."""
-    with (
-        pq.ParquetWriter(plan / "articles.parquet", ARTICLES, compression="zstd") as articles,
-        pq.ParquetWriter(plan / "captions.parquet", CAPTIONS, compression="zstd") as captions,
-    ):
-        for path in finals:
-            final = pq.read_table(path)
-            chosen = final.filter(pc.is_in(final.column("pos"), value_set=publish.column("pos")))
-            if not chosen.num_rows:
-                continue
-            where = pc.index_in(chosen.column("pos"), value_set=publish.column("pos"))
-            chosen = chosen.append_column("article_id", pc.take(publish.column("article_id"), where))
-            run = pa.array([run_id] * chosen.num_rows, pa.string())
-            articles.write_table(chosen.append_column("run_id", run).select(ARTICLES.names).cast(ARTICLES))
-            lists = chosen.column("captions").combine_chunks()
-            parents = pc.list_parent_indices(lists)
-            numbers = [n for c in lists.to_pylist() for n in range(len(c))]
-            caps = pa.table(
-                {
-                    "article_id": pc.take(chosen.column("article_id"), parents),
-                    "caption_no": pa.array(numbers, pa.int32()),
-                    "caption": pc.list_flatten(lists),
-                    "run_id": pa.array([run_id] * len(numbers), pa.string()),
-                },
-            )
-            captions.write_table(caps.cast(CAPTIONS))
+    """Write the plan's articles and captions, one part per finished batch (bounded memory)."""
+    part = 0
+    for path in finals:
+        final = pq.read_table(path)
+        chosen = final.filter(pc.is_in(final.column("pos"), value_set=publish.column("pos")))
+        if not chosen.num_rows:
+            continue
+        where = pc.index_in(chosen.column("pos"), value_set=publish.column("pos"))
+        chosen = chosen.append_column("article_id", pc.take(publish.column("article_id"), where))
+        run = pa.array([run_id] * chosen.num_rows, pa.string())
+        articles = chosen.append_column("run_id", run).select(ARTICLES.names).cast(ARTICLES)
+        pq.write_table(articles, part_path(plan, "articles", part), compression="zstd")
+        lists = chosen.column("captions").combine_chunks()
+        numbers = [n for c in lists.to_pylist() for n in range(len(c))]
+        captions = pa.table(
+            {
+                "article_id": pc.take(chosen.column("article_id"), pc.list_parent_indices(lists)),
+                "caption_no": pa.array(numbers, pa.int32()),
+                "caption": pc.list_flatten(lists),
+                "run_id": pa.array([run_id] * len(numbers), pa.string()),
+            },
+        )
+        pq.write_table(captions.cast(CAPTIONS), part_path(plan, "captions", part), compression="zstd")
+        part += 1
 
 
 def sql_literal(text: str) -> str:

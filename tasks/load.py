@@ -1,8 +1,9 @@
 """Load: commit a plan to the Delta tables, exactly once, whatever moment a previous attempt died at.
 
-Each table records in its own commit the sequence number of the plan it holds (a Delta application
-transaction). Replaying a plan skips the tables that already reached its number; `files` is committed last, so
-its number is the number of the last finished plan, and a plan above it is finished by the next run.
+A plan holds each table's rows as parts (one per extract batch for the big tables), and each part is its own
+commit, recording its (plan, part) number as a Delta application transaction in the same commit. Replaying a
+plan skips the parts a table already holds. `files` is committed last, so its number says which plans are
+complete, and a plan above it is finished by the next run.
 """
 
 import json
@@ -16,7 +17,7 @@ from prefect import get_run_logger, task
 
 from newsetl.schemas import PARTITIONS, TABLES
 from newsetl.settings import Settings
-from tasks.tables import commit, committed_seq, delete_where_in, open_table
+from tasks.tables import PARTS, commit, committed_seq, committed_version, delete_where_in, open_table
 
 # Order of commits; `files` last, since its sequence number says the whole plan is in.
 COMMIT_ORDER = ["quarantine", "duplicates", "captions", "articles", "furniture", "files"]
@@ -35,20 +36,23 @@ def stream(path: Path, schema: pa.Schema) -> pa.RecordBatchReader:
 
 
 def apply_plan(plan_dir: Path, settings: Settings) -> list[str]:
-    """Commit every table of the plan not yet committed; returns the tables committed now."""
+    """Commit every part of the plan a table does not hold yet; returns the tables committed to now."""
     plan = read_plan(plan_dir)
-    seq = plan["seq"]
     done: list[str] = []
     for name in COMMIT_ORDER:
         table = open_table(settings, name)
-        if committed_seq(table) >= seq:
-            continue
-        if name in ("articles", "captions") and plan["displaced"]:
-            # Replaced versions leave before their successors arrive; deleting twice is harmless.
-            delete_where_in(table, "article_id", plan["displaced"])
-            table = open_table(settings, name)
-        commit(table, stream(plan_dir / f"{name}.parquet", TABLES[name]), seq, PARTITIONS.get(name))
-        done.append(name)
+        held = committed_version(table)
+        for part, path in enumerate(sorted((plan_dir / name).glob("part-*.parquet"))):
+            version = plan["seq"] * PARTS + part
+            if held >= version:
+                continue
+            if part == 0 and name in ("articles", "captions") and plan["displaced"]:
+                # Replaced versions leave before their successors arrive; deleting twice is harmless.
+                delete_where_in(table, "article_id", plan["displaced"])
+                table = open_table(settings, name)
+            commit(table, stream(path, TABLES[name]), version, PARTITIONS.get(name))
+            if name not in done:
+                done.append(name)
     discard_plan(plan_dir, settings)
     return done
 

@@ -29,9 +29,19 @@ def open_table(settings: Settings, name: str) -> DeltaTable:
     return DeltaTable(str(settings.table_path(name)))
 
 
-def committed_seq(table: DeltaTable) -> int:
-    """The sequence number of the last plan this table committed (0 for none)."""
+# A commit's transaction version is plan sequence × PARTS + part number: a plan's parts are committed one by
+# one (bounded memory), and a replay resumes after the last part the table holds.
+PARTS = 1_000_000
+
+
+def committed_version(table: DeltaTable) -> int:
+    """The (sequence, part) version of the last plan part this table committed, 0 for none."""
     return table.transaction_version(APP_ID) or 0
+
+
+def committed_seq(table: DeltaTable) -> int:
+    """The sequence number of the last plan this table committed a part of (0 for none)."""
+    return committed_version(table) // PARTS
 
 
 def file_list(table: DeltaTable) -> list[str]:
@@ -89,17 +99,17 @@ def query(settings: Settings, sql: str, **tables: pa.Table) -> pa.Table:
 def commit(
     table: DeltaTable,
     data: pa.Table | pa.RecordBatchReader,
-    seq: int,
+    version: int,
     partitions: list[str] | None = None,
 ) -> None:
-    """Append `data` and record `seq` in the same commit, so a replay can tell it is done."""
+    """Append `data` and record its plan part's `version` in the same commit, so a replay can tell it is in."""
     write_deltalake(
         table,
         data,
         mode="append",
         partition_by=partitions,
         writer_properties=WRITER,
-        commit_properties=CommitProperties(app_transactions=[Transaction(app_id=APP_ID, version=seq)]),
+        commit_properties=CommitProperties(app_transactions=[Transaction(app_id=APP_ID, version=version)]),
     )
 
 

@@ -199,11 +199,11 @@ def test_killed_run_then_rerun_equals_an_uninterrupted_run(prefect_server: dict[
 
     out = tmp_path / "killed"
     staging = out / "_state" / "staging"
-    # Moments that matter: mid-extraction (some batches staged, not all), and mid-commit (the first table of the
-    # plan committed, the others not yet).
+    # Moments that matter: mid-extraction (some batches staged, not all), and mid-commit (the first part of
+    # the plan's articles committed, the other parts and tables not yet).
     moments = {
         "mid-extract": lambda: staging.is_dir() and any(p.name.startswith("batch-") for p in staging.iterdir()),
-        "mid-commit": lambda: (out / "quarantine" / "_delta_log" / "00000000000000000001.json").exists(),
+        "mid-commit": lambda: (out / "articles" / "_delta_log" / "00000000000000000001.json").exists(),
     }
     for name, ready in moments.items():
         assert kill_when(env, raw, out, ready), f"the run finished before the {name} moment"
