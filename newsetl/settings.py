@@ -1,8 +1,9 @@
 """Settings: one typed object, read once from the environment (prefix NEWSETL_) and passed down."""
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,6 +32,18 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = "256MB"
     # Seconds a run waits for another run on the same output directory to finish before giving up.
     lock_timeout: float = Field(default=600, ge=0)
+
+    @field_validator("source_timezones")
+    @classmethod
+    def _known_zones(cls, zones: dict[str, str]) -> dict[str, str]:
+        for source, zone in zones.items():
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {zone!r} for source {source!r}: use an IANA name such as 'Asia/Tehran'"
+                ) from None
+        return zones
 
     @property
     def catalog_path(self) -> Path:
