@@ -4,6 +4,8 @@ import csv
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,12 +43,33 @@ def settings_for(raw: Path | None, out: Path | None) -> Settings:
     return Settings(**overrides)
 
 
+@contextmanager
+def prefect_api() -> Iterator[None]:
+    """Use the configured Prefect server, or start Prefect's temporary one for this process.
+
+    Prefect would start the temporary server on its own, but then each extract worker process would start
+    another one (seconds each): started here, its address reaches the workers with the other settings.
+    """
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    if get_current_settings().api.url:
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()  # stopped at exit, after Prefect has sent the last logs to it
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        yield
+
+
 def run_flow(settings: Settings) -> dict[str, Any]:
     """Run the Prefect flow; exit non-zero with an actionable message when the run fails."""
     from flows.ingest import ingest  # imported late: Prefect takes a second to import
 
     try:
-        return ingest(raw_dir=str(settings.raw_dir.resolve()), out_dir=str(settings.out_dir.resolve()))
+        with prefect_api():
+            return ingest(raw_dir=str(settings.raw_dir.resolve()), out_dir=str(settings.out_dir.resolve()))
     except Exception as exc:  # the run failed: say what broke, not a traceback
         err.print(f"[bold red]newsetl run failed:[/] {type(exc).__name__}: {exc}")
         err.print("Nothing half-done is published: fix the cause above and run again; finished batches are not redone.")
