@@ -12,16 +12,15 @@ from tasks.dedupe import plan_publish
 from tasks.discover import discover_files, make_batches
 from tasks.extract import extract_batch, result_storage
 from tasks.load import publish_plan, recover_pending
-from tasks.runs import finish_run, run_lock, start_run
+from tasks.runs import finish_run, record_failure, run_lock, start_run
 
 
 # Extract batches are CPU-bound Python: processes, not threads, use every core (one per core by default;
 # PREFECT_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS sets another number).
-@flow(name="newsetl-ingest", task_runner=ProcessPoolTaskRunner())
+@flow(name="newsetl-ingest", task_runner=ProcessPoolTaskRunner(), on_failure=[record_failure])
 def ingest(raw_dir: str | None = None, out_dir: str | None = None) -> dict[str, Any]:
     """Ingest every dump under the raw root that no run has ingested yet, and publish the tables."""
-    overrides = {k: v for k, v in {"raw_dir": raw_dir, "out_dir": out_dir}.items() if v is not None}
-    settings = Settings(**overrides)
+    settings = Settings.for_dirs(raw_dir, out_dir)
     run_id = str(flow_run.id)
     with run_lock(settings):
         started = start_run(settings, run_id)

@@ -34,15 +34,6 @@ class Format(StrEnum):
     json = "json"
 
 
-def settings_for(raw: Path | None, out: Path | None) -> Settings:
-    overrides: dict[str, Any] = {}
-    if raw is not None:
-        overrides["raw_dir"] = raw
-    if out is not None:
-        overrides["out_dir"] = out
-    return Settings(**overrides)
-
-
 @contextmanager
 def prefect_api() -> Iterator[None]:
     """Use the configured Prefect server, or start Prefect's temporary one for this process.
@@ -96,7 +87,7 @@ def print_summary(row: dict[str, Any]) -> None:
 @app.command()
 def run(raw: RawOpt = None, out: OutOpt = None) -> None:
     """Ingest every new dump under the raw directory and publish the tables and news.duckdb."""
-    settings = settings_for(raw, out)
+    settings = Settings.for_dirs(raw, out)
     print_summary(run_flow(settings))
     console.print(f'catalog: {settings.catalog_path}  (try: newsetl sql "SELECT count(*) FROM articles")')
 
@@ -110,7 +101,7 @@ def sql(
     """Run a read-only query against the catalog (news.duckdb)."""
     import duckdb
 
-    catalog = settings_for(None, out).catalog_path
+    catalog = Settings.for_dirs(None, out).catalog_path
     if not catalog.is_file():
         err.print(f"[red]no catalog at {catalog}[/]: run `newsetl run` first, or pass --out DIR")
         raise typer.Exit(2)
@@ -164,7 +155,7 @@ def demo(raw: RawOpt = None, out: OutOpt = None) -> None:
     from newsetl.generate import generate_corpus
     from tasks.discover import scan_raw_dir
 
-    settings = settings_for(raw, out)
+    settings = Settings.for_dirs(raw, out)
     settings.raw_dir.mkdir(parents=True, exist_ok=True)
     if not scan_raw_dir(settings.raw_dir)[0]:
         generate_corpus(settings.raw_dir, 2000, seed=0)

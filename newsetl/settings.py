@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     # Seconds a run waits for another run on the same output directory to finish before giving up.
     lock_timeout: float = Field(default=600, ge=0)
 
+    @classmethod
+    def for_dirs(cls, raw_dir: str | Path | None = None, out_dir: str | Path | None = None) -> "Settings":
+        """Settings from the environment, with the directories given on the command line (when given)."""
+        given = {"raw_dir": raw_dir, "out_dir": out_dir}
+        return cls(**{k: v for k, v in given.items() if v is not None})
+
     @field_validator("source_timezones")
     @classmethod
     def _known_zones(cls, zones: dict[str, str]) -> dict[str, str]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
@@ -53,6 +53,19 @@ def write_run(settings: Settings, row: dict[str, Any]) -> None:
         mode="overwrite",
         predicate=f"run_id = '{row['run_id']}'",
         writer_properties=WRITER,
+    )
+
+
+def record_failure(flow: Any, flow_run: Any, state: Any) -> None:
+    """Flow hook: a run that failed says so in `runs` (the next run would otherwise call it interrupted)."""
+    settings = Settings.for_dirs(flow_run.parameters.get("raw_dir"), flow_run.parameters.get("out_dir"))
+    if not DeltaTable.is_deltatable(str(settings.table_path("runs"))):
+        return  # failed before it could record anything
+    table = open_table(settings, "runs")
+    finished = datetime.now(UTC).isoformat()
+    table.update(
+        predicate=f"run_id = '{flow_run.id}' AND status = 'running'",
+        updates={"status": "'failed'", "finished_at": f"'{finished}'::timestamp"},
     )
 
 

@@ -1,10 +1,17 @@
 """The `newsetl` command as a user types it: run, sql in each format, and the messages when things are wrong."""
 
+import asyncio
 import json
 from pathlib import Path
+from uuid import UUID
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from newsetl.settings import Settings
+from tasks.tables import query
 from tests.conftest import catalog_rows, run_newsetl
 
 pytestmark = pytest.mark.slow
@@ -63,3 +70,25 @@ def test_run_with_a_missing_raw_dir_fails_with_a_message(prefect_server: dict[st
     )
     assert done.returncode == 1
     assert "does not exist" in done.stderr and "--raw" in done.stderr
+    # The run that failed says so in `runs` (read from the Delta table: the catalog is only built on success).
+    statuses = query(Settings(out_dir=tmp_path / "o"), "SELECT status, finished_at IS NOT NULL AS done FROM {runs}")
+    assert statuses.to_pylist() == [{"status": "failed", "done": True}]
+
+
+def test_run_leaves_a_summary_artifact(prefect_server: dict[str, str], sample_tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_newsetl(prefect_server, "run", "--raw", str(sample_tree), "--out", str(out))
+    run_id = catalog_rows(out, "SELECT run_id FROM runs")[0][0]
+
+    async def summary() -> list[dict]:
+        with temporary_settings({PREFECT_API_URL: prefect_server["PREFECT_API_URL"]}):
+            async with get_client() as client:
+                artifacts = await client.read_artifacts(
+                    artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["newsetl-run-summary"])),
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(run_id)])),
+                )
+        assert len(artifacts) == 1
+        return json.loads(artifacts[0].data)
+
+    rows = {r["count"]: r["value"] for r in asyncio.run(summary())}
+    assert rows["files_new"] == 1 and rows["articles_new"] == 1 and rows["quarantined"] == 0
