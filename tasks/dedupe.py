@@ -1,4 +1,4 @@
-"""Dedupe: finish each staged record, decide whether it is a new article, a revision or a copy, write a plan.
+"""Dedupe: decide whether each staged record is a new article, a revision or a copy, and write the run's plan.
 
 The plan is every row the run will commit, written to disk before any table changes. Committing it is then a
 replay-safe step (see tasks/load.py): a run killed half-way is finished by the next one from the same plan.
@@ -170,7 +170,7 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     staged = [Path(d) for d in staged_dirs]
     learned, closing = learn_furniture(staged, settings) if staged else ({}, None)
 
-    # 1. Finish every record, batch by batch; bodies go to disk, never all into memory.
+    # 1. Number the records in run order and cut learned furniture, batch by batch (bodies stay on disk).
     quarantine = [pq.read_table(d / "quarantine.parquet") for d in staged]
     finals: list[Path] = []
     pos = 0
@@ -269,11 +269,8 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def copy(con: duckdb.DuckDBPyConnection, select: str, path: Path, schema: pa.Schema | None = None) -> None:
-    """Stream a query's rows into a Parquet work file (with the declared schema when given)."""
-    if schema is None:
-        con.execute(f"COPY ({select}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
-        return
+def copy(con: duckdb.DuckDBPyConnection, select: str, path: Path, schema: pa.Schema) -> None:
+    """Stream a query's rows into a Parquet work file, in the declared schema."""
     casts = ", ".join(f"CAST({f.name} AS {duckdb_type(f.type)}) AS {f.name}" for f in schema)
     con.execute(f"COPY (SELECT {casts} FROM ({select})) TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
 
