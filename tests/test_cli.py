@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import struct
 from pathlib import Path
 from uuid import UUID
 
@@ -34,6 +35,9 @@ def test_run_on_the_sample_publishes_the_golden_article(
     assert published.isoformat() == "2016-09-10T05:28:00"
     assert (words, paragraphs, captions, has_comment) == (369, 14, 1, False)
     assert (source, path, no, year, month) == ("presstv", "presstv/2016-09-10/000_8c12f4ce0dba6983.txt", 0, 2016, 9)
+    # Storage format 64 is the one DuckDB 1.0 and 1.1 read (DuckDB 2.0 writes a newer one by default).
+    header = (out / "news.duckdb").read_bytes()[:20]
+    assert header[8:12] == b"DUCK" and struct.unpack("<Q", header[12:20]) == (64,)
     captions = catalog_rows(out, "SELECT caption_no, caption FROM captions")
     assert len(captions) == 1 and captions[0][1].startswith("Turkey’s President Recep Tayyip Erdogan (L)")
 
