@@ -276,7 +276,9 @@ def _parse_lines(source: _LineSource, max_record_bytes: int) -> Iterator[RawReco
 
     def finish() -> RawRecord | Rejected:
         assert header is not None
-        n = header.number
+        # The record's position in the file, not the number as written: a scraper that numbers from 1 or
+        # repeats a number must not give two records one (source_file, record_no).
+        n = finished
         if lines is None:
             return Rejected(
                 n,
@@ -332,7 +334,7 @@ def _parse_lines(source: _LineSource, max_record_bytes: int) -> Iterator[RawReco
             lines = None
 
     if source.damage is not None:
-        yield _truncated(header.number if header is not None else None, finished, source.damage)
+        yield _truncated(finished if header is not None else None, finished, source.damage)
     elif header is not None:
         yield finish()
     elif stray_line:

@@ -193,7 +193,7 @@ def test_several_records_in_file_order(tmp_path: Path) -> None:
 
 def test_missing_date_line(tmp_path: Path) -> None:
     (raw,) = raw_records(write(tmp_path, record(3, date=None)))
-    assert (raw.record_no, raw.date_line, raw.title, raw.story_code) == (3, None, "A title", "566428")
+    assert (raw.record_no, raw.date_line, raw.title, raw.story_code) == (0, None, "A title", "566428")
 
 
 def test_missing_story_code(tmp_path: Path) -> None:
@@ -217,7 +217,7 @@ def test_missing_story_code(tmp_path: Path) -> None:
 )
 def test_date_line_variants_start_a_record(date: str, tmp_path: Path) -> None:
     first, second = raw_records(write(tmp_path, record(0) + record(7, date=date, code=None)))
-    assert (second.record_no, second.date_line, second.title) == (7, date, "A title")
+    assert (second.record_no, second.date_line, second.title) == (1, date, "A title")
     assert first.lines[-1] == "\xa0"
 
 
@@ -255,12 +255,13 @@ def test_story_code_line_variants(code_line: str, tmp_path: Path) -> None:
 def test_tolerant_header_spacing(tmp_path: Path) -> None:
     text = f" 12 \n{DATE}\n\n\n\nA title  \n\xa0\n \nStory Code : 9\n\nBody.\n"
     (raw,) = raw_records(write(tmp_path, text))
-    assert (raw.record_no, raw.title, raw.story_code, raw.lines) == (12, "A title  ", "9", ["", "Body."])
+    assert (raw.record_no, raw.title, raw.story_code, raw.lines) == (0, "A title  ", "9", ["", "Body."])
 
 
-def test_record_numbers_as_written(tmp_path: Path) -> None:
-    raws = raw_records(write(tmp_path, record(17) + record(4) + record(1000)))
-    assert [r.record_no for r in raws] == [17, 4, 1000]
+def test_record_no_is_the_position_whatever_number_is_written(tmp_path: Path) -> None:
+    """Regression: a dump numbered from 1, or repeating a number, must not give two records one key."""
+    raws = raw_records(write(tmp_path, record(17) + record(4) + record(4) + record(1000)))
+    assert [r.record_no for r in raws] == [0, 1, 2, 3]
 
 
 def test_number_lines_inside_a_body_stay_text(tmp_path: Path) -> None:
