@@ -26,6 +26,9 @@ from tasks.article import strip_learned
 from tasks.furniture import counts_table, learned_lines
 from tasks.tables import committed_seq, connect, duckdb_type, open_table, parquet_sql, query, scan_sql, table_sql
 
+# Records finished and committed together: the unit of memory of the plan and of each Delta commit.
+CHUNK_ROWS = 8192
+
 # A staged record numbered in run order.
 FINAL = pa.schema([("pos", pa.int64()), *STAGED_RECORDS])
 
@@ -174,14 +177,15 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     quarantine = [pq.read_table(d / "quarantine.parquet") for d in staged]
     finals: list[Path] = []
     pos = 0
-    for i, d in enumerate(staged):
-        records = pq.read_table(d / "records.parquet")
-        final, rejected = finish_batch(records, pos, learned)
-        pos += records.num_rows
-        if rejected:
-            quarantine.append(pa.Table.from_pylist(rejected, schema=STAGED_QUARANTINE))
-        finals.append(tmp / f"final-{i:05d}.parquet")
-        pq.write_table(final, finals[-1], compression="zstd")
+    for d in staged:
+        # In chunks, not whole files: one dump of gigabytes is one batch, and must not be one read.
+        for chunk in pq.ParquetFile(d / "records.parquet").iter_batches(batch_size=CHUNK_ROWS):
+            final, rejected = finish_batch(pa.Table.from_batches([chunk]), pos, learned)
+            pos += chunk.num_rows
+            if rejected:
+                quarantine.append(pa.Table.from_pylist(rejected, schema=STAGED_QUARANTINE))
+            finals.append(tmp / f"final-{len(finals):05d}.parquet")
+            pq.write_table(final, finals[-1], compression="zstd")
 
     # 2. Decide against the history, and 3. write every row the run commits.
     con = connect(settings)
@@ -239,7 +243,7 @@ def part_path(plan: Path, table: str, part: int) -> Path:
 
 
 def write_published(finals: list[Path], publish: pa.Table, run_id: str, plan: Path) -> None:
-    """Write the plan's articles and captions, one part per finished batch (bounded memory)."""
+    """Write the plan's articles and captions, one part per finished chunk (bounded memory)."""
     part = 0
     for path in finals:
         final = pq.read_table(path)

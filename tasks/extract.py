@@ -3,6 +3,7 @@
 import hashlib
 import shutil
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,21 +44,14 @@ def furniture_for(settings: Settings, source: str) -> frozenset[str]:
     return DEFAULT_FURNITURE | {line.casefold() for line in extra}
 
 
-def extract_file(f: DumpFile, settings: Settings) -> tuple[list[CleanRecord], list[Rejected]]:
-    """Parse and clean one dump; a bad file or record becomes a Rejected, never an exception."""
+def extract_file(f: DumpFile, settings: Settings) -> Iterator[CleanRecord | Rejected]:
+    """Parse and clean one dump as a stream; a bad file or record becomes a Rejected, never an exception."""
     furniture = furniture_for(settings, f.source)
-    kept: list[CleanRecord] = []
-    rejected: list[Rejected] = []
     try:
         for item in read_dump(Path(f.path), max_record_bytes=settings.max_record_bytes):
-            if isinstance(item, Rejected):
-                rejected.append(item)
-                continue
-            cleaned = clean_record(item, furniture)
-            (rejected if isinstance(cleaned, Rejected) else kept).append(cleaned)  # type: ignore[arg-type]
+            yield item if isinstance(item, Rejected) else clean_record(item, furniture)
     except FileNotFoundError:
-        return [], [Rejected(None, Reason.UNREADABLE, "file disappeared while being ingested: drop it again")]
-    return kept, rejected
+        yield Rejected(None, Reason.UNREADABLE, "the file disappeared while being ingested: drop it again")
 
 
 class _Staged:
@@ -95,22 +89,26 @@ def stage_batch(batch: list[DumpFile], settings: Settings, target: Path) -> Coun
     quarantine = _Staged(tmp / "quarantine.parquet", STAGED_QUARANTINE)
     files = _Staged(tmp / "files.parquet", STAGED_FILES)
     for f in batch:
-        kept, rejected = extract_file(f, settings)
         zone = ZoneInfo(settings.source_timezones.get(f.source, "UTC"))
-        for r in kept:
-            records.add(article_row(r, f.source, f.source_file, f.sha256, zone))
-        for q in rejected:
-            quarantine.add(
-                {
-                    "source_file": f.source_file,
-                    "record_no": q.record_no,
-                    "reason": q.reason.value,
-                    "detail": q.detail,
-                }
-            )
-            counts[q.reason.value] += 1
+        kept = 0
+        rejected: list[Rejected] = []
+        for item in extract_file(f, settings):
+            if isinstance(item, Rejected):
+                rejected.append(item)
+                quarantine.add(
+                    {
+                        "source_file": f.source_file,
+                        "record_no": item.record_no,
+                        "reason": item.reason.value,
+                        "detail": item.detail,
+                    }
+                )
+                counts[item.reason.value] += 1
+            else:
+                records.add(article_row(item, f.source, f.source_file, f.sha256, zone))
+                kept += 1
         whole_file = any(q.record_no is None and q.reason is not Reason.STRAY_TEXT for q in rejected)
-        n_records = len(kept) + sum(q.record_no is not None for q in rejected)
+        n_records = kept + sum(q.record_no is not None for q in rejected)
         files.add(
             {
                 "source_file": f.source_file,
@@ -122,7 +120,7 @@ def stage_batch(batch: list[DumpFile], settings: Settings, target: Path) -> Coun
             }
         )
         counts["records"] += n_records
-        counts["kept"] += len(kept)
+        counts["kept"] += kept
     for staged in (records, quarantine, files):
         staged.close()
     tmp.rename(target)
