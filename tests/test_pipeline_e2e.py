@@ -1,5 +1,6 @@
 """The real flow on generated dumps, under a real Prefect server, read back through news.duckdb."""
 
+import asyncio
 import os
 import shutil
 import signal
@@ -8,8 +9,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from uuid import UUID
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from newsetl.generate import Manifest, generate_corpus
 from tasks.discover import sha256_of
@@ -198,11 +203,11 @@ def test_killed_run_then_rerun_equals_an_uninterrupted_run(prefect_server: dict[
     run_newsetl(env, "run", "--raw", str(raw), "--out", str(reference))
 
     out = tmp_path / "killed"
-    staging = out / "_state" / "staging"
-    # Moments that matter: mid-extraction (some batches staged, not all), and mid-commit (the first part of
-    # the plan's articles committed, the other parts and tables not yet).
+    results = out / "_state" / "prefect-results"
+    # Moments that matter: mid-extraction (a batch's result persisted, other batches not), and mid-commit (the
+    # first part of the plan's articles committed, the other parts and tables not yet).
     moments = {
-        "mid-extract": lambda: staging.is_dir() and any(p.name.startswith("batch-") for p in staging.iterdir()),
+        "mid-extract": lambda: results.is_dir() and any(results.iterdir()),
         "mid-commit": lambda: (out / "articles" / "_delta_log" / "00000000000000000001.json").exists(),
     }
     for name, ready in moments.items():
@@ -210,5 +215,21 @@ def test_killed_run_then_rerun_equals_an_uninterrupted_run(prefect_server: dict[
     run_newsetl(env, "run", "--raw", str(raw), "--out", str(out))
     assert table_snapshot(out) == table_snapshot(reference)
     assert_every_record_once(out)
-    statuses = [r[0] for r in catalog_rows(out, "SELECT status FROM runs ORDER BY started_at")]
-    assert statuses == ["interrupted", "interrupted", "completed"]
+    runs = catalog_rows(out, "SELECT run_id, status FROM runs ORDER BY started_at")
+    assert [status for _, status in runs] == ["interrupted", "interrupted", "completed"]
+    # The second run found the batches the first had staged: their results were persisted, keyed by content.
+    states = asyncio.run(task_states(prefect_server, runs[1][0]))
+    assert "Cached" in states["extract-batch"], states
+
+
+async def task_states(env: dict[str, str], flow_run_id: str) -> dict[str, list[str]]:
+    """The state names of a flow run's task runs, by task name, from the Prefect API."""
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        async with get_client() as client:
+            task_runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)]))
+            )
+    states: dict[str, list[str]] = {}
+    for tr in task_runs:
+        states.setdefault(tr.name.rsplit("-", 1)[0], []).append(tr.state_name or "")
+    return states
