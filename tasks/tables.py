@@ -10,9 +10,11 @@ from deltalake import CommitProperties, DeltaTable, Transaction, WriterPropertie
 from newsetl.schemas import PARTITIONS, TABLES
 from newsetl.settings import Settings
 
-# The application id under which every table records the last plan it committed (Delta "txn" action):
-# a table whose transaction version has reached a plan's sequence number already holds that plan.
+# Every commit of a plan part records, under this application id (a Delta "txn" action in the same commit),
+# the version plan sequence × PARTS + part number: a table whose version has reached a part already holds it,
+# so a replay resumes after the last part the table holds.
 APP_ID = "newsetl"
+PARTS = 1_000_000
 WRITER = WriterProperties(compression="ZSTD")
 
 
@@ -27,11 +29,6 @@ def ensure_tables(settings: Settings) -> None:
 
 def open_table(settings: Settings, name: str) -> DeltaTable:
     return DeltaTable(str(settings.table_path(name)))
-
-
-# A commit's transaction version is plan sequence × PARTS + part number: a plan's parts are committed one by
-# one (bounded memory), and a replay resumes after the last part the table holds.
-PARTS = 1_000_000
 
 
 def committed_version(table: DeltaTable) -> int:
