@@ -16,6 +16,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from uuid import UUID
 
 import duckdb
 import pyarrow.parquet as pq
@@ -71,7 +72,7 @@ async def stage_seconds(env: dict[str, str], run_id: str) -> dict[str, float]:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     async with get_client() as client:
-        runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+        runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(run_id)])))
     stages: dict[str, float] = defaultdict(float)
     for tr in runs:
         stages[tr.task_key.rsplit("-", 1)[0] if tr.task_key else tr.name] += tr.total_run_time.total_seconds()

@@ -17,7 +17,11 @@ from tasks.runs import finish_run, record_failure, run_lock, start_run
 
 # Extract batches are CPU-bound Python: processes, not threads, use every core (one per core by default;
 # PREFECT_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS sets another number).
-@flow(name="newsetl-ingest", task_runner=ProcessPoolTaskRunner(), on_failure=[record_failure])
+@flow(
+    name="newsetl-ingest",
+    task_runner=ProcessPoolTaskRunner(),  # type: ignore[arg-type]  # Prefect 3.9's annotation is too narrow
+    on_failure=[record_failure],
+)
 def ingest(raw_dir: str | None = None, out_dir: str | None = None) -> dict[str, Any]:
     """Ingest every dump under the raw root that no run has ingested yet, and publish the tables."""
     settings = Settings.for_dirs(raw_dir, out_dir)

@@ -670,6 +670,8 @@ _MAKERS: dict[str, Callable[[_Slots], str]] = {
 class _Slots(dict[str, str]):
     """Template values: story-wide names in the dict, per-use numbers and quotes made on lookup."""
 
+    rng: random.Random
+
     def __init__(self, fixed: dict[str, str], rng: random.Random) -> None:
         super().__init__(fixed)
         self.rng = rng
@@ -1214,12 +1216,13 @@ class _Planner:
         n_unknown = 0 if articles < 20 else max(3, counts.unique // 50)
         uniques = [self.new_story(source=UNKNOWN if i < n_unknown else None) for i in range(counts.unique)]
         records = [self.original(s) for s in uniques]
-        for special, fate, n in (
+        specials: tuple[tuple[str, Fate, int], ...] = (
             ("no_title", "no_title", counts.no_title),
             ("no_body", "no_body", counts.no_body),
             ("huge", "article", counts.huge),  # the fate follows huge_line_bytes when files are written
             ("cut", "truncated_archive", counts.cut),
-        ):
+        )
+        for special, fate, n in specials:
             for _ in range(n):
                 story = self.new_story(special)
                 if special == "cut" and uniques:

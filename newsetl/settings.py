@@ -1,6 +1,7 @@
 """Settings: one typed object, read once from the environment (prefix NEWSETL_) and passed down."""
 
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -36,7 +37,7 @@ class Settings(BaseSettings):
     @classmethod
     def for_dirs(cls, raw_dir: str | Path | None = None, out_dir: str | Path | None = None) -> "Settings":
         """Settings from the environment, with the directories given on the command line (when given)."""
-        given = {"raw_dir": raw_dir, "out_dir": out_dir}
+        given: dict[str, Any] = {"raw_dir": raw_dir, "out_dir": out_dir}
         return cls(**{k: v for k, v in given.items() if v is not None})
 
     @field_validator("source_timezones")
