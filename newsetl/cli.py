@@ -20,8 +20,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
 err = Console(stderr=True)
 
-RawOpt = Annotated[Path | None, typer.Option("--raw", help="Raw-dump directory [default: data/raw].")]
-OutOpt = Annotated[Path | None, typer.Option("--out", help="Output directory [default: data/processed].")]
+RawOpt = Annotated[
+    Path | None, typer.Option("--raw", help="Raw-dump directory (default: NEWSETL_RAW_DIR, else data/raw).")
+]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", help="Output directory (default: NEWSETL_OUT_DIR, else data/processed).")
+]
 
 EXAMPLE_QUERY = """SELECT source, count(*) AS articles,
        min(published_at)::DATE AS first_day, max(published_at)::DATE AS last_day
