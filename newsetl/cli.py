@@ -71,20 +71,12 @@ def run_flow(settings: Settings) -> dict[str, Any]:
         raise typer.Exit(1) from None
 
 
-def print_summary(row: dict[str, Any]) -> None:
-    table = Table(title=f"run {row['run_id']}", show_header=False)
-    for key in (
-        "files_new",
-        "files_unchanged",
-        "files_ignored",
-        "records",
-        "articles_new",
-        "articles_revised",
-        "duplicates",
-        "quarantined",
-    ):
-        table.add_row(key.replace("_", " "), str(row.get(key) or 0))
-    table.add_row("seconds", f"{row['seconds']:.1f}")
+def print_summary(summary: dict[str, Any]) -> None:
+    """What the run did: files, records, articles, duplicates and quarantine (by kind), seconds."""
+    table = Table(title=f"run {summary['run_id']}", show_header=False)
+    for key, value in summary.items():
+        if key != "run_id":
+            table.add_row(key.replace("_", " "), str(value))
     console.print(table)
 
 

@@ -84,7 +84,7 @@ def start_run(settings: Settings, run_id: str) -> datetime:
 
 @task(name="finish-run", retries=3, retry_delay_seconds=[1, 5, 20])
 def finish_run(settings: Settings, run_id: str, started: datetime, counts: dict[str, int]) -> dict[str, Any]:
-    """Record the run's counts and status in `runs`; returns the row."""
+    """Record the run's counts and status in `runs`; returns the run id and its counts."""
     finished = datetime.now(UTC)
     row = {
         "run_id": run_id,
@@ -95,21 +95,26 @@ def finish_run(settings: Settings, run_id: str, started: datetime, counts: dict[
         **{k: v for k, v in counts.items() if k in RUNS.names},
     }
     write_run(settings, row)
+    summary = summary_counts(row, counts)
     create_table_artifact(
         key="newsetl-run-summary",
-        table=[{"count": k, "value": v} for k, v in summary_counts(row, counts).items()],
+        table=[{"count": k, "value": v} for k, v in summary.items()],
         description=f"newsetl run {run_id} on {settings.out_dir}",
     )
-    get_run_logger().info("run %s completed: %s", run_id, summary_counts(row, counts))
-    return row
+    get_run_logger().info("run %s completed: %s", run_id, summary)
+    return {"run_id": run_id, **summary}
 
 
 def summary_counts(row: dict[str, Any], counts: dict[str, Any]) -> dict[str, Any]:
     """The run's counts as one flat mapping: files, records, articles, duplicates and quarantine by kind."""
-    flat = {k: row.get(k) or 0 for k in RUNS.names if k not in ("run_id", "started_at", "finished_at", "status")}
-    for kind, n in sorted(counts.get("duplicates_by_kind", {}).items()):
-        flat[f"duplicates {kind}"] = n
-    for reason, n in sorted(counts.get("quarantined_by_reason", {}).items()):
-        flat[f"quarantined {reason}"] = n
-    flat["seconds"] = round(float(flat["seconds"]), 2)
+    flat: dict[str, Any] = {}
+    for name in RUNS.names:
+        if name in ("run_id", "started_at", "finished_at", "status", "seconds"):
+            continue
+        flat[name] = row.get(name) or 0
+        if name == "duplicates":
+            flat |= {f"duplicates {k}": n for k, n in sorted(counts.get("duplicates_by_kind", {}).items())}
+        if name == "quarantined":
+            flat |= {f"quarantined {r}": n for r, n in sorted(counts.get("quarantined_by_reason", {}).items())}
+    flat["seconds"] = round(float(row["seconds"]), 2)
     return flat
