@@ -42,15 +42,16 @@ def apply_plan(plan_dir: Path, settings: Settings) -> list[str]:
     for name in COMMIT_ORDER:
         table = open_table(settings, name)
         held = committed_version(table)
+        first = plan["seq"] * PARTS
+        if name in ("articles", "captions") and plan["displaced"] and held < first:
+            # Replaced versions leave before their successors arrive (even when the successor has no
+            # caption and so no captions part); until a part is in, deleting again is harmless.
+            delete_where_in(table, "article_id", plan["displaced"])
+            table = open_table(settings, name)
         for part, path in enumerate(sorted((plan_dir / name).glob("part-*.parquet"))):
-            version = plan["seq"] * PARTS + part
-            if held >= version:
+            if held >= first + part:
                 continue
-            if part == 0 and name in ("articles", "captions") and plan["displaced"]:
-                # Replaced versions leave before their successors arrive; deleting twice is harmless.
-                delete_where_in(table, "article_id", plan["displaced"])
-                table = open_table(settings, name)
-            commit(table, stream(path, TABLES[name]), version, PARTITIONS.get(name))
+            commit(table, stream(path, TABLES[name]), first + part, PARTITIONS.get(name))
             if name not in done:
                 done.append(name)
     discard_plan(plan_dir, settings)
