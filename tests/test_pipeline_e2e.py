@@ -243,3 +243,21 @@ async def task_states(env: dict[str, str], flow_run_id: str) -> dict[str, list[s
     for tr in task_runs:
         states.setdefault(tr.name.rsplit("-", 1)[0], []).append(tr.state_name or "")
     return states
+
+
+def readme_queries() -> list[str]:
+    """Every SQL statement in the README's ```sql blocks."""
+    text = (ROOT / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```sql\n")[1:]]
+    statements = [q.strip() for b in blocks for q in b.split(";")]
+    return [q for q in statements if any(line and not line.startswith("--") for line in q.splitlines())]
+
+
+def test_the_readme_queries_run_and_the_accounting_adds_up(first_run: Path) -> None:
+    queries = readme_queries()
+    assert len(queries) >= 5
+    for q in queries:
+        catalog_rows(first_run, q)  # raises on any error
+    accounting = next(q for q in queries if "AS accounted" in q)
+    ((records, accounted),) = catalog_rows(first_run, accounting)
+    assert records == accounted > 0
