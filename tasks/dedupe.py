@@ -9,6 +9,7 @@ memory stays flat however many records a run holds, and bodies never leave their
 
 import json
 import shutil
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,17 @@ from newsetl.schemas import ARTICLES, CAPTIONS, DUPLICATES, FILES, QUARANTINE, S
 from newsetl.settings import Settings
 from tasks.article import strip_learned
 from tasks.furniture import counts_table, learned_lines
-from tasks.tables import committed_seq, connect, duckdb_type, open_table, parquet_sql, query, scan_sql, table_sql
+from tasks.tables import (
+    committed_seq,
+    connect,
+    duckdb_type,
+    open_table,
+    parquet_sql,
+    query,
+    scan_sql,
+    sql_literal,
+    table_sql,
+)
 
 # Records finished and committed together: the unit of memory of the plan and of each Delta commit.
 CHUNK_ROWS = 8192
@@ -213,9 +224,7 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     pq.write_table(closing if closing is not None else counts_table({}), part_path(tmp, "furniture", 0))
     for f in finals:
         f.unlink()
-    reasons: dict[str, int] = {}
-    for reason in quarantined.column("reason").to_pylist():
-        reasons[reason] = reasons.get(reason, 0) + 1
+    reasons = Counter(quarantined.column("reason").to_pylist())
     summary = {
         "run_id": run_id,
         "seq": int(target.name),
@@ -269,14 +278,10 @@ def write_published(finals: list[Path], publish: pa.Table, run_id: str, plan: Pa
         part += 1
 
 
-def sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def copy(con: duckdb.DuckDBPyConnection, select: str, path: Path, schema: pa.Schema) -> None:
     """Stream a query's rows into a Parquet work file, in the declared schema."""
     casts = ", ".join(f"CAST({f.name} AS {duckdb_type(f.type)}) AS {f.name}" for f in schema)
-    con.execute(f"COPY (SELECT {casts} FROM ({select})) TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
+    con.execute(f"COPY (SELECT {casts} FROM ({select})) TO {sql_literal(str(path))} (FORMAT parquet, COMPRESSION zstd)")
 
 
 def stamp(parts: list[pa.Table], schema: pa.Schema, run_id: str) -> pa.Table:

@@ -14,7 +14,7 @@ from prefect.artifacts import create_table_artifact
 
 from newsetl.schemas import RUNS
 from newsetl.settings import Settings
-from tasks.tables import WRITER, ensure_tables, open_table
+from tasks.tables import WRITER, ensure_tables, open_table, sql_literal
 
 
 class RunLocked(RuntimeError):
@@ -51,7 +51,7 @@ def write_run(settings: Settings, row: dict[str, Any]) -> None:
         open_table(settings, "runs"),
         data,
         mode="overwrite",
-        predicate=f"run_id = '{row['run_id']}'",
+        predicate=f"run_id = {sql_literal(row['run_id'])}",
         writer_properties=WRITER,
     )
 
@@ -64,7 +64,7 @@ def record_failure(flow: Any, flow_run: Any, state: Any) -> None:
     table = open_table(settings, "runs")
     finished = datetime.now(UTC).isoformat()
     table.update(
-        predicate=f"run_id = '{flow_run.id}' AND status = 'running'",
+        predicate=f"run_id = {sql_literal(str(flow_run.id))} AND status = 'running'",
         updates={"status": "'failed'", "finished_at": f"'{finished}'::timestamp"},
     )
 

@@ -46,12 +46,21 @@ def file_list(table: DeltaTable) -> list[str]:
     return table.file_uris()
 
 
+def sql_literal(text: str) -> str:
+    """A string as a SQL literal (DuckDB and Delta predicates alike)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_list(texts: Iterable[str]) -> str:
+    return ", ".join(sql_literal(t) for t in texts)
+
+
 def scan_sql(files: list[str], schema: pa.Schema, partitions: list[str] | None = None) -> str:
     """A DuckDB table expression over a table's files, or an empty relation with the same columns."""
     if not files:
         cols = ", ".join(f"CAST(NULL AS {duckdb_type(f.type)}) AS {f.name}" for f in schema)
         return f"(SELECT {cols} WHERE false)"
-    listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    listing = sql_list(files)
     options = "union_by_name = true"
     if partitions:
         types = ", ".join(f"'{p}': {duckdb_type(schema.field(p).type)}" for p in partitions)
@@ -62,8 +71,7 @@ def scan_sql(files: list[str], schema: pa.Schema, partitions: list[str] | None =
 
 def parquet_sql(paths: list[Path] | list[str]) -> str:
     """A DuckDB table expression over work files."""
-    listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
-    return f"read_parquet([{listing}])"
+    return f"read_parquet([{sql_list(str(p) for p in paths)}])"
 
 
 def table_sql(settings: Settings, name: str) -> str:
@@ -114,7 +122,7 @@ def delete_where_in(table: DeltaTable, column: str, values: Iterable[str]) -> No
     """Delete rows whose `column` is one of `values` (idempotent: deleting twice deletes nothing more)."""
     values = sorted(set(values))
     for start in range(0, len(values), 1000):
-        chunk = ", ".join("'" + v.replace("'", "''") + "'" for v in values[start : start + 1000])
+        chunk = sql_list(values[start : start + 1000])
         table.delete(f"{column} IN ({chunk})", writer_properties=WRITER)
 
 

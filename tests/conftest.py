@@ -10,6 +10,12 @@ import duckdb
 import pytest
 
 from newsetl.devserver import prefect_server as prefect_server_at
+from newsetl.settings import Settings
+from tasks.dedupe import build_plan
+from tasks.discover import DumpFile, sha256_of
+from tasks.extract import batch_key, stage_batch
+from tasks.load import apply_plan
+from tasks.tables import ensure_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -66,3 +72,22 @@ def sample_tree(tmp_path: Path) -> Path:
     (raw / "presstv" / "2016-09-10").mkdir(parents=True)
     shutil.copy(FIXTURES / "000_8c12f4ce0dba6983.txt", raw / "presstv" / "2016-09-10" / "000_8c12f4ce0dba6983.txt")
     return raw
+
+
+def ingest_without_prefect(settings: Settings, dumps: dict[str, str], seq: int, keep_plan: Path | None = None) -> None:
+    """The flow's steps on plain functions: write `dumps` (name -> text) under source `site`, stage them as
+    one batch, plan and commit. `keep_plan` receives a copy of the plan before it is committed."""
+    batch = []
+    for name, text in dumps.items():
+        path = settings.raw_dir / "site" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        batch.append(DumpFile(str(path), f"site/{name}", "site", sha256_of(path), path.stat().st_size))
+    ensure_tables(settings)
+    staged = settings.staging_dir / batch_key(batch, settings)
+    stage_batch(batch, settings, staged)
+    plan = settings.plans_dir / f"{seq:08d}"
+    build_plan([str(staged)], settings, f"run-{seq}", plan)
+    if keep_plan is not None:
+        shutil.copytree(plan, keep_plan)
+    apply_plan(plan, settings)

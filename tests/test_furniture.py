@@ -3,12 +3,9 @@
 from pathlib import Path
 
 from newsetl.settings import Settings
-from tasks.dedupe import build_plan
-from tasks.discover import DumpFile, sha256_of
-from tasks.extract import batch_key, stage_batch
 from tasks.furniture import learned_lines, strip_closing
-from tasks.load import apply_plan
-from tasks.tables import ensure_tables, query
+from tasks.tables import query
+from tests.conftest import ingest_without_prefect
 
 
 def test_recurring_short_closing_line_is_learned_per_source() -> None:
@@ -30,21 +27,12 @@ def test_strip_closing_removes_only_trailing_furniture() -> None:
 def test_a_sites_own_closing_line_is_learned_and_cut_from_every_body(tmp_path: Path) -> None:
     """Plan-level: a trailer that no built-in list knows leaves the bodies once enough articles end with it."""
     settings = Settings(raw_dir=tmp_path / "raw", out_dir=tmp_path / "out")
-    ensure_tables(settings)
-    files = []
-    for i in range(6):
-        path = settings.raw_dir / "site" / f"{i}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            f"0\nSaturday 10 September 2016 - 05:28\n\nStory {i}\n\nStory Code : {i}\n"
-            f"Paragraph one of story {i}.\n\nParagraph two of story {i}.\nFollow us on Telegram"
-        )
-        files.append(DumpFile(str(path), f"site/{i}.txt", "site", sha256_of(path), path.stat().st_size))
-    staged = settings.staging_dir / batch_key(files, settings)
-    stage_batch(files, settings, staged)
-    plan = settings.plans_dir / "00000001"
-    build_plan([str(staged)], settings, "run-1", plan)
-    apply_plan(plan, settings)
+    dumps = {
+        f"{i}.txt": f"0\nSaturday 10 September 2016 - 05:28\n\nStory {i}\n\nStory Code : {i}\n"
+        f"Paragraph one of story {i}.\n\nParagraph two of story {i}.\nFollow us on Telegram"
+        for i in range(6)
+    }
+    ingest_without_prefect(settings, dumps, 1)
     bodies = query(settings, "SELECT body FROM {articles}").column("body").to_pylist()
     assert len(bodies) == 6
     assert all(b.split("\n\n")[-1].startswith("Paragraph two of story") for b in bodies), bodies

@@ -1,29 +1,11 @@
 """Committing plans: revisions replace articles with their captions, and replaying a plan changes nothing."""
 
-import shutil
 from pathlib import Path
 
 from newsetl.settings import Settings
-from tasks.dedupe import build_plan
-from tasks.discover import DumpFile, sha256_of
-from tasks.extract import batch_key, stage_batch
 from tasks.load import apply_plan
-from tasks.tables import ensure_tables, query
-
-
-def ingest(settings: Settings, name: str, text: str, seq: int, keep_plan: Path | None = None) -> None:
-    """Stage one dump, plan it and commit the plan: the flow's steps, without Prefect."""
-    path = settings.raw_dir / "site" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    batch = [DumpFile(str(path), f"site/{name}", "site", sha256_of(path), path.stat().st_size)]
-    staged = settings.staging_dir / batch_key(batch, settings)
-    stage_batch(batch, settings, staged)
-    plan = settings.plans_dir / f"{seq:08d}"
-    build_plan([str(staged)], settings, f"run-{seq}", plan)
-    if keep_plan is not None:
-        shutil.copytree(plan, keep_plan)
-    apply_plan(plan, settings)
+from tasks.tables import query
+from tests.conftest import ingest_without_prefect
 
 
 def record(day: int, title: str, captions: list[str], body: str) -> str:
@@ -37,10 +19,9 @@ def rows(settings: Settings, sql: str) -> list[dict]:
 
 def test_a_revision_without_captions_takes_the_captions_of_the_old_version_away(tmp_path: Path) -> None:
     settings = Settings(raw_dir=tmp_path / "raw", out_dir=tmp_path / "out")
-    ensure_tables(settings)
-    ingest(settings, "a.txt", record(10, "Old title", ["A photo caption."], "Old body."), 1)
+    ingest_without_prefect(settings, {"a.txt": record(10, "Old title", ["A photo caption."], "Old body.")}, 1)
     assert len(rows(settings, "SELECT * FROM {captions}")) == 1
-    ingest(settings, "b.txt", record(11, "New title", [], "New body."), 2)
+    ingest_without_prefect(settings, {"b.txt": record(11, "New title", [], "New body.")}, 2)
     assert rows(settings, "SELECT title, source_file FROM {articles}") == [
         {"title": "New title", "source_file": "site/b.txt"}
     ]
@@ -52,10 +33,9 @@ def test_a_revision_without_captions_takes_the_captions_of_the_old_version_away(
 
 def test_replaying_a_committed_plan_changes_nothing(tmp_path: Path) -> None:
     settings = Settings(raw_dir=tmp_path / "raw", out_dir=tmp_path / "out")
-    ensure_tables(settings)
-    ingest(settings, "a.txt", record(10, "Old title", ["Caption."], "Old body."), 1)
+    ingest_without_prefect(settings, {"a.txt": record(10, "Old title", ["Caption."], "Old body.")}, 1)
     copy = tmp_path / "plan-copy"
-    ingest(settings, "b.txt", record(11, "New title", ["Caption two."], "New body."), 2, keep_plan=copy)
+    ingest_without_prefect(settings, {"b.txt": record(11, "New title", ["Caption two."], "New body.")}, 2, copy)
     tables = ["articles", "captions", "duplicates", "quarantine", "files", "furniture"]
     before = {t: rows(settings, f"SELECT * FROM {{{t}}} ORDER BY ALL") for t in tables}
     apply_plan(copy, settings)  # as a rerun would, had the process died before discarding the plan
