@@ -1,6 +1,8 @@
 """Benchmark `newsetl run`: articles per second, peak memory and time per stage at several corpus sizes.
 
-    .venv/bin/python benchmarks/bench_run.py [--sizes 10000 100000] [--workdir benchmarks/out]
+    .venv/bin/python benchmarks/bench_run.py [--sizes 10000 100000] [--entity-sizes 10000] [--workdir DIR]
+
+`--sizes` runs with entity extraction off (NEWSETL_ENTITIES=false), `--entity-sizes` with it on (the default).
 
 Generates each corpus with `newsetl generate`, ingests it with the real CLI against a local Prefect server,
 and prints one table. Also measures the floor: reading the same raw bytes and writing the same articles
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from newsetl.devserver import prefect_server  # noqa: E402
+from newsetl.generate import SOURCE_TIMEZONES  # noqa: E402
 
 
 def tree_rss_kib(pid: int) -> int:
@@ -95,21 +98,25 @@ def floor_seconds(raw: Path, out: Path, scratch: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--entity-sizes", type=int, nargs="*", default=[10_000])
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out")
     args = parser.parse_args()
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)
     results = []
-    with prefect_server(args.workdir / "prefect-home") as env:
-        for n in args.sizes:
-            raw, out = args.workdir / f"raw-{n}", args.workdir / f"out-{n}"
+    with prefect_server(args.workdir / "prefect-home") as server:
+        zones = {"NEWSETL_SOURCE_TIMEZONES": json.dumps(SOURCE_TIMEZONES)}
+        for n, entities in [(n, False) for n in args.sizes] + [(n, True) for n in args.entity_sizes]:
+            env = server | zones | {"NEWSETL_ENTITIES": str(entities).lower()}
+            raw, out = args.workdir / f"raw-{n}", args.workdir / f"out-{n}-{'ner' if entities else 'plain'}"
             start = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-m", "newsetl", "generate", str(raw), "--articles", str(n), "--seed", "1"],
-                check=True,
-                capture_output=True,
-                cwd=ROOT,
-            )
+            if not raw.is_dir():
+                subprocess.run(
+                    [sys.executable, "-m", "newsetl", "generate", str(raw), "--articles", str(n), "--seed", "1"],
+                    check=True,
+                    capture_output=True,
+                    cwd=ROOT,
+                )
             generated = time.perf_counter() - start
             seconds, peak_kib = timed_run(env, raw, out)
             con = duckdb.connect(str(out / "news.duckdb"), read_only=True)
@@ -122,6 +129,7 @@ def main() -> None:
             results.append(
                 {
                     "articles": n,
+                    "entities": entities,
                     "records": records,
                     "raw_mb": round(raw_mb, 1),
                     "generate_s": round(generated, 1),
@@ -137,11 +145,14 @@ def main() -> None:
                 }
             )
             print(json.dumps(results[-1], indent=1), flush=True)
-    print("\n| articles | records | raw MB | flow s | records/s | peak RSS MB | floor s | x floor | rerun s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "\n| articles | entities | records | raw MB | flow s | records/s | peak RSS MB | floor s | x floor | rerun s |"
+    )  # noqa: E501
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         print(
-            f"| {r['articles']} | {r['records']} | {r['raw_mb']} | {r['flow_s']} | {r['records_per_s_flow']} | "
+            f"| {r['articles']} | {'on' if r['entities'] else 'off'} | {r['records']} | {r['raw_mb']} | "
+            f"{r['flow_s']} | {r['records_per_s_flow']} | "
             f"{r['peak_rss_mb']} | {r['floor_s']} | {r['ratio_to_floor']} | {r['rerun_nothing_new_s']} |"
         )
 

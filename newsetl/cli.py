@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -114,6 +115,46 @@ def sql(
     print_rows(names, rows, fmt)
 
 
+@app.command()
+def why(
+    source_file: Annotated[str, typer.Argument(help="The dump, as a path or as the tables name it (source/…).")],
+    record_no: Annotated[int | None, typer.Argument(help="One record of it (default: every record).")] = None,
+    raw: RawOpt = None,
+    out: OutOpt = None,
+) -> None:
+    """Tell what happened to a record: published as which article, duplicate of which by which rule, or
+    quarantined for what reason."""
+    import duckdb
+
+    from newsetl.why import SHOWN, explain, source_file_of
+
+    settings = Settings.for_dirs(raw, out)
+    if not settings.catalog_path.is_file():
+        err.print(f"[red]no catalog at {settings.catalog_path}[/]: run `newsetl run` first, or pass --out DIR")
+        raise typer.Exit(2)
+    name = source_file_of(source_file, settings)
+    con = duckdb.connect(str(settings.catalog_path), read_only=True)
+    try:
+        header, fates = explain(con, name, record_no)
+    finally:
+        con.close()
+    if not header and not fates:
+        err.print(f"no run has ingested [bold]{name}[/]: names are paths under the raw directory "
+                  f"({settings.raw_dir}), e.g. `newsetl why presstv/2016-09-10/000.txt 0`")  # fmt: skip
+        raise typer.Exit(1)
+    for line in header:
+        console.print(line, highlight=False)
+    for fate in fates[:SHOWN] if record_no is None else fates:
+        label = "file" if fate.record_no is None else f"record {fate.record_no}"
+        console.print(f"[bold]{label}[/]: " + "\n    ".join(fate.lines), highlight=False)
+    if record_no is None and len(fates) > SHOWN:
+        counts = Counter(f.verdict for f in fates)
+        console.print(f"… {len(fates) - SHOWN} more; in all: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+    if record_no is not None and not fates:
+        err.print(f"{name} has no record {record_no}")
+        raise typer.Exit(1)
+
+
 def print_rows(names: list[str], rows: list[tuple], fmt: Format) -> None:
     if fmt is Format.csv:
         writer = csv.writer(sys.stdout)
@@ -165,3 +206,72 @@ def main() -> None:
     # No telemetry leaves a locked-down server; set before Prefect is imported.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     app()
+
+
+@app.command()
+def watch(
+    raw: RawOpt = None,
+    out: OutOpt = None,
+    settle: Annotated[
+        float | None,
+        typer.Option(min=0.01, help="Seconds without a new or growing dump before a run (NEWSETL_WATCH_SETTLE, 2)."),
+    ] = None,
+    poll: Annotated[
+        float | None, typer.Option(min=0.01, help="Seconds between scans of the raw tree (NEWSETL_WATCH_POLL, 1).")
+    ] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Run once if the raw tree holds any dump (once it is quiet), then exit.")
+    ] = False,
+) -> None:
+    """Watch the raw directory and ingest new dumps soon after they land, one run at a time (Ctrl-C stops)."""
+    from newsetl.watch import watch_raw_dir
+
+    given = {"watch_settle": settle, "watch_poll": poll}
+    settings = Settings.for_dirs(raw, out).model_copy(update={k: v for k, v in given.items() if v is not None})
+    raise typer.Exit(watch_raw_dir(settings, once=once))
+
+
+@app.command()
+def serve(
+    raw: RawOpt = None,
+    out: OutOpt = None,
+    cron: Annotated[
+        str | None, typer.Option(help="When to run, as 5-field cron (default: NEWSETL_SCHEDULE_CRON, else 0 2 * * *).")
+    ] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="IANA zone the cron is read in (default: NEWSETL_SCHEDULE_TIMEZONE, else UTC).")
+    ] = None,
+) -> None:
+    """Run the flow on its schedule from this one process (deployment newsetl-ingest/nightly, no worker needed),
+    until stopped. Needs a real Prefect server: PREFECT_API_URL."""
+    from pydantic import ValidationError
+
+    given = {"schedule_cron": cron, "schedule_timezone": timezone}
+    try:
+        base = Settings.for_dirs(raw, out)
+        settings = Settings(**(base.model_dump() | {k: v for k, v in given.items() if v is not None}))
+    except ValidationError as exc:
+        err.print(f"[red]bad schedule:[/] {exc.errors()[0]['msg']}")
+        raise typer.Exit(2) from None
+    from prefect.schedules import Cron
+    from prefect.settings import get_current_settings
+
+    if not get_current_settings().api.url:
+        # Prefect's temporary server dies with this process and keeps no schedule: serving against it is useless.
+        err.print(
+            "[red]newsetl serve needs a Prefect server[/]: start one with `prefect server start` (another terminal "
+            "or a service) and set PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
+        raise typer.Exit(1)
+    from flows.ingest import ingest
+
+    console.print(
+        f"serving newsetl-ingest/nightly: {settings.schedule_cron} ({settings.schedule_timezone}), "
+        f"{settings.raw_dir.resolve()} -> {settings.out_dir.resolve()}; Ctrl-C stops"
+    )
+    ingest.serve(
+        name="nightly",
+        schedule=Cron(settings.schedule_cron, timezone=settings.schedule_timezone),
+        parameters={"raw_dir": str(settings.raw_dir.resolve()), "out_dir": str(settings.out_dir.resolve())},
+        limit=1,  # one run at a time: a second would only wait for the first's lock on the output directory
+    )

@@ -703,6 +703,12 @@ _SOURCE_POOL = (
     ("capitalobserver", 60, "short", ("Comment",)),
 )
 UNKNOWN = _Source("unknown", True, 0, "full", TRAILERS)  # files directly in the root
+# Each site's date lines as a fixed offset, the value NEWSETL_SOURCE_TIMEZONES wants, so that times of different
+# sites compare (the earliest published copy of a story is the article).
+SOURCE_TIMEZONES = {
+    name: f"{'-' if offset < 0 else '+'}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"
+    for name, offset, _, _ in (*_SOURCE_POOL, ("unknown", 0, "", ()))
+}
 
 
 def _choose_sources(seed: int) -> list[_Source]:

@@ -16,7 +16,10 @@ ARTICLES = pa.schema(
         ("word_count", pa.int32()),
         ("char_count", pa.int32()),
         ("paragraph_count", pa.int32()),
+        ("reading_minutes", pa.float64()),
         ("caption_count", pa.int32()),
+        ("language", pa.string()),
+        ("dateline", pa.string()),
         ("content_hash", pa.string()),
         ("source_file", pa.string()),
         ("record_no", pa.int32()),
@@ -33,6 +36,39 @@ CAPTIONS = pa.schema(
         ("article_id", pa.string()),
         ("caption_no", pa.int32()),
         ("caption", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+
+# Named entities of an article, one row per distinct name (see tasks/enrich.py for how names are merged).
+ENTITIES = pa.schema(
+    [
+        ("article_id", pa.string()),
+        ("entity", pa.string()),
+        ("label", pa.string()),
+        ("mentions", pa.int32()),
+        ("run_id", pa.string()),
+    ]
+)
+
+# The article's top terms, best first.
+KEYWORDS = pa.schema(
+    [
+        ("article_id", pa.string()),
+        ("keyword", pa.string()),
+        ("score", pa.float64()),
+        ("run_id", pa.string()),
+    ]
+)
+
+# The LSH index of published articles (tasks/near.py): one row per (band key, article). A new record's band
+# keys are joined with it to find earlier articles it may copy; year and month locate the candidate's text.
+NEAR_INDEX = pa.schema(
+    [
+        ("band_key", pa.int64()),
+        ("article_id", pa.string()),
+        ("year", pa.int32()),
+        ("month", pa.int32()),
         ("run_id", pa.string()),
     ]
 )
@@ -100,21 +136,29 @@ FURNITURE = pa.schema([("source", pa.string()), ("line", pa.string()), ("article
 TABLES: dict[str, pa.Schema] = {
     "articles": ARTICLES,
     "captions": CAPTIONS,
+    "entities": ENTITIES,
+    "keywords": KEYWORDS,
     "duplicates": DUPLICATES,
     "quarantine": QUARANTINE,
     "files": FILES,
     "runs": RUNS,
     "furniture": FURNITURE,
+    "near_index": NEAR_INDEX,
 }
 PARTITIONS: dict[str, list[str]] = {"articles": ARTICLES_PARTITIONS}
 
 # Work files between tasks (not published).
-# A record finished in its extract batch: the article columns but its id and run, its captions, and its last
-# paragraph when short (lower-cased), from which page furniture is learned.
+# A record finished in its extract batch: the article columns but its id and run, its captions, entities and
+# keywords, its LSH band keys, and its last paragraph when short (lower-cased), from which furniture is learned.
+STAGED_ENTITY = pa.struct([("entity", pa.string()), ("label", pa.string()), ("mentions", pa.int32())])
+STAGED_KEYWORD = pa.struct([("keyword", pa.string()), ("score", pa.float64())])
 STAGED_RECORDS = pa.schema(
     [
         *(f for f in ARTICLES if f.name not in ("article_id", "run_id")),
         ("captions", pa.list_(pa.string())),
+        ("entities", pa.list_(STAGED_ENTITY)),
+        ("keywords", pa.list_(STAGED_KEYWORD)),
+        ("bands", pa.list_(pa.int64())),
         ("closing", pa.string()),
     ]
 )

@@ -1,11 +1,25 @@
 """Settings: one typed object, read once from the environment (prefix NEWSETL_) and passed down."""
 
+import re
+from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
+
+
+def zone_named(name: str) -> tzinfo:
+    """An IANA zone, or a fixed offset from UTC written `+HH:MM` / `-HH:MM` (for sites that ignore summer time)."""
+    fixed = _OFFSET.fullmatch(name)
+    if fixed is None:
+        return ZoneInfo(name)
+    sign, hours, minutes = fixed.groups()
+    offset = timedelta(hours=int(hours), minutes=int(minutes))
+    return timezone(-offset if sign == "-" else offset)
 
 
 class Settings(BaseSettings):
@@ -29,10 +43,51 @@ class Settings(BaseSettings):
     furniture_min_articles: int = Field(default=5, ge=2)
     # ... and at least this share of them (so a phrase two stories happen to share is not cut).
     furniture_min_share: float = Field(default=0.02, gt=0, le=1)
+    # A record whose word 5-gram Jaccard similarity to an article reaches this is a `near` duplicate of it.
+    # The LSH banding (tasks/near.py) finds pairs at 0.7 or more with at least 97 % probability.
+    near_threshold: float = Field(default=0.8, ge=0.7, le=1)
+    # Extract named entities (the slowest step: about 20 articles per second per core); off skips the model.
+    entities: bool = True
+    # Characters of an article (title, then body) the entity model reads: the people, places and
+    # organisations a story is about are named in its opening; the model's cost grows with its input.
+    entity_chars: int = Field(default=2000, ge=100)
     # DuckDB's working memory for deduplication (it spills to disk beyond): keeps a run's peak flat.
     duckdb_memory_limit: str = "256MB"
     # Seconds a run waits for another run on the same output directory to finish before giving up.
     lock_timeout: float = Field(default=600, ge=0)
+    # `newsetl watch` starts a run once no dump was added or grew for this many seconds: a file still being
+    # written keeps growing, and a burst of files becomes one run. Longer than a scraper's pause between writes.
+    watch_settle: float = Field(default=2.0, gt=0)
+    # Seconds between two scans of the raw tree (after a slow scan of a large tree: four times its duration).
+    watch_poll: float = Field(default=1.0, gt=0)
+    # After a failed run, seconds before the watcher tries again (doubling per failure, at most 10 minutes),
+    # unless a dump arrives first: a broken output directory is not hammered, a fix is picked up soon.
+    watch_retry: float = Field(default=30.0, gt=0)
+
+    # When the deployed flow runs by itself (prefect.yaml's `nightly`, `newsetl serve`): a 5-field cron line,
+    # read in `schedule_timezone` (an IANA name), so 02:00 stays 02:00 local time across daylight saving time.
+    schedule_cron: str = "0 2 * * *"
+    schedule_timezone: str = "UTC"
+
+    @field_validator("schedule_cron")
+    @classmethod
+    def _valid_cron(cls, cron: str) -> str:
+        from prefect.client.schemas.schedules import CronSchedule  # imported late: Prefect takes a second
+
+        try:
+            CronSchedule(cron=cron)
+        except ValueError:
+            raise ValueError(f"invalid cron line {cron!r}: use five fields, e.g. '0 2 * * *' for 02:00 daily") from None
+        return cron
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _valid_timezone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {zone!r}: use an IANA name such as 'UTC' or 'Europe/Berlin'") from None
+        return zone
 
     @classmethod
     def for_dirs(cls, raw_dir: str | Path | None = None, out_dir: str | Path | None = None) -> "Settings":
@@ -45,12 +100,17 @@ class Settings(BaseSettings):
     def _known_zones(cls, zones: dict[str, str]) -> dict[str, str]:
         for source, zone in zones.items():
             try:
-                ZoneInfo(zone)
+                zone_named(zone)
             except (ZoneInfoNotFoundError, ValueError):
                 raise ValueError(
-                    f"unknown time zone {zone!r} for source {source!r}: use an IANA name such as 'Asia/Tehran'"
+                    f"unknown time zone {zone!r} for source {source!r}: use an IANA name such as 'Asia/Tehran' "
+                    "or a fixed offset such as '+03:30'"
                 ) from None
         return zones
+
+    def zone_of(self, source: str) -> tzinfo:
+        """The zone a source's date lines are written in (UTC when not set)."""
+        return zone_named(self.source_timezones.get(source, "UTC"))
 
     @property
     def catalog_path(self) -> Path:

@@ -1,14 +1,19 @@
 """Article rows: a clean record finished into the columns the tables publish (body, hash, UTC time, counts)."""
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tasks.furniture import MAX_FURNITURE_CHARS, MAX_FURNITURE_WORDS, strip_closing
 from tasks.records import CleanRecord
 
 PARAGRAPH_BREAK = "\n\n"
+# Words an adult reads in a minute, for `reading_minutes` (a common figure for news prose).
+READING_WPM = 230
+
+
+def reading_minutes(words: int) -> float:
+    return round(words / READING_WPM, 1)
 
 
 def content_hash(title: str, body: str) -> str:
@@ -16,7 +21,7 @@ def content_hash(title: str, body: str) -> str:
     return hashlib.blake2b(f"{title}\n\n{body}".encode(), digest_size=16).hexdigest()
 
 
-def to_utc(local: datetime | None, zone: ZoneInfo) -> datetime | None:
+def to_utc(local: datetime | None, zone: tzinfo) -> datetime | None:
     """The site's local time read in its zone, as UTC."""
     if local is None:
         return None
@@ -33,9 +38,11 @@ def closing_line(paragraphs: list[str]) -> str | None:
 
 def body_columns(title: str, paragraphs: list[str]) -> dict[str, Any]:
     body = PARAGRAPH_BREAK.join(paragraphs)
+    words = len(body.split())
     return {
         "body": body,
-        "word_count": len(body.split()),
+        "word_count": words,
+        "reading_minutes": reading_minutes(words),
         "char_count": len(body),
         "paragraph_count": len(paragraphs),
         "content_hash": content_hash(title, body),
@@ -43,7 +50,7 @@ def body_columns(title: str, paragraphs: list[str]) -> dict[str, Any]:
     }
 
 
-def article_row(record: CleanRecord, source: str, source_file: str, file_sha256: str, zone: ZoneInfo) -> dict[str, Any]:
+def article_row(record: CleanRecord, source: str, source_file: str, file_sha256: str, zone: tzinfo) -> dict[str, Any]:
     """Every published column of a record except its article_id and run_id."""
     published = to_utc(record.published_local, zone)
     return {

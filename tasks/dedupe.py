@@ -21,18 +21,33 @@ import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 
 from newsetl.reasons import Reason
-from newsetl.schemas import ARTICLES, CAPTIONS, DUPLICATES, FILES, QUARANTINE, STAGED_QUARANTINE, STAGED_RECORDS
+from newsetl.schemas import (
+    ARTICLES,
+    CAPTIONS,
+    DUPLICATES,
+    ENTITIES,
+    FILES,
+    KEYWORDS,
+    NEAR_INDEX,
+    PARTITIONS,
+    QUARANTINE,
+    STAGED_QUARANTINE,
+    STAGED_RECORDS,
+)
 from newsetl.settings import Settings
-from tasks.article import strip_learned
+from tasks.article import PARAGRAPH_BREAK, strip_learned
 from tasks.furniture import counts_table, learned_lines
+from tasks.near import figures_differ, jaccard, shingles
 from tasks.tables import (
     committed_seq,
     connect,
     duckdb_type,
     open_table,
     parquet_sql,
+    partition_files,
     query,
     scan_sql,
+    sql_list,
     sql_literal,
     table_sql,
 )
@@ -52,51 +67,89 @@ ARTICLE_ID_SQL = """left(sha256(CASE WHEN story_code IS NOT NULL
 # Columns a duplicate row carries about itself.
 DUP_COLUMNS = "source_file, record_no, source, story_code, title, published_at, content_hash"
 
-# The rules, applied to `run` (this run's finished records, with `pos` = ingestion order), `hist` (published
-# articles sharing a hash or a story code with the run) and `copies` (hashes of earlier duplicates):
-# - a record whose text was seen before (published, once published, or earlier in the run) is an exact copy
-#   of the article that text belongs to;
-# - among the versions of a coded story (the published one and the run's new texts), the newest date line wins,
-#   ties and missing dates going to the later ingested; every other version is a revision duplicate.
+# Which copy is the article: the earliest published (a dated copy before an undated one), ties going to the
+# first in file order (the order a directory is ingested in, whatever run brings which file), then to what
+# was published before. Among versions of a coded story the newest date line wins, undated counting as oldest,
+# ties going to the last in file order.
+EARLIEST = "published_at ASC NULLS LAST, source_file, record_no, in_history DESC, pos"
+NEWEST = "published_at DESC NULLS LAST, source_file DESC, record_no DESC, in_history, pos DESC"
+
+# A band key shared by more of a run's texts than this is a template, not a story: its pairs are not compared.
+HOT_BAND = 500
+
+# The decisions, over `run` (this run's finished records, `pos` = ingestion order), `hist` (published articles
+# sharing a hash, a story code or an LSH band with the run) and `copies` (texts earlier runs called duplicates).
+# Every record and every matched article is a node; both kinds follow the same three rules, in order, so the
+# outcome does not depend on which run brought which copy:
+# 1. exact: among the nodes of one text, the earliest stands for the text; the others are exact copies of it;
+# 2. revision: among the texts of one coded story, the newest version wins; the others are its revisions;
+# 3. near (`pairs` here, verified and decided in Python, see `decide_near`): a text that is a light edit of an
+#    earlier surviving text is a near copy of it.
+# A published article that loses a rule to a newcomer leaves `articles` ("displaced") and becomes a duplicate.
 DECIDE_SQL = f"""
-CREATE TEMP TABLE known AS
-    SELECT content_hash, min(aid) AS aid FROM (
-        SELECT content_hash, article_id AS aid FROM hist
-        UNION ALL SELECT content_hash, duplicate_of FROM copies)
-    GROUP BY content_hash;
-CREATE TEMP TABLE firsts AS
-    SELECT r.*, {ARTICLE_ID_SQL} AS article_id
-    FROM run r
-    WHERE r.pos = (SELECT min(pos) FROM run x WHERE x.content_hash = r.content_hash)
-      AND r.content_hash NOT IN (SELECT content_hash FROM known);
+CREATE TEMP TABLE nodes AS
+    SELECT *, row_number() OVER (ORDER BY {EARLIEST}) AS ord FROM (
+        SELECT 'r' || pos AS node, pos, false AS in_history, {ARTICLE_ID_SQL} AS article_id, {DUP_COLUMNS},
+               NULL::INTEGER AS year, NULL::INTEGER AS month FROM run
+        UNION ALL
+        SELECT 'h' || article_id, NULL, true, article_id, {DUP_COLUMNS}, year, month FROM hist);
+CREATE TEMP TABLE past AS
+    SELECT content_hash, min(duplicate_of) AS aid FROM copies
+    WHERE content_hash NOT IN (SELECT content_hash FROM hist) GROUP BY ALL;
+-- A text once called a duplicate stays one, unless this copy is earlier than the article it pointed to:
+-- then it is compared with that article like any newcomer.
+CREATE TEMP TABLE repeats AS
+    SELECT n.node, p.aid, h.node IS NOT NULL AND n.ord < h.ord AS earlier
+    FROM nodes n JOIN past p USING (content_hash) LEFT JOIN nodes h ON h.node = 'h' || p.aid;
+CREATE TEMP TABLE texts AS
+    SELECT *, first_value(node) OVER w AS rep, row_number() OVER w = 1 AS first
+    FROM nodes WHERE node NOT IN (SELECT node FROM repeats WHERE NOT earlier)
+    WINDOW w AS (PARTITION BY content_hash ORDER BY ord);
 CREATE TEMP TABLE ranked AS
-    SELECT article_id, pos, in_history,
-           row_number() OVER (PARTITION BY source, story_code
-                              ORDER BY published_at DESC NULLS LAST, pos DESC) = 1 AS wins
-    FROM (SELECT article_id, source, story_code, published_at, -1 AS pos, true AS in_history
-          FROM hist WHERE story_code IS NOT NULL
-          UNION ALL
-          SELECT article_id, source, story_code, published_at, pos, false FROM firsts WHERE story_code IS NOT NULL);
-CREATE TEMP TABLE publish AS
-    SELECT f.pos, f.article_id,
-           f.story_code IS NULL OR f.article_id NOT IN (SELECT article_id FROM hist) AS is_new
-    FROM firsts f
-    WHERE f.story_code IS NULL OR f.pos IN (SELECT pos FROM ranked WHERE wins AND NOT in_history);
-CREATE TEMP TABLE displaced AS
-    SELECT h.* FROM hist h
-    WHERE h.article_id IN (SELECT article_id FROM ranked WHERE in_history AND NOT wins);
-CREATE TEMP TABLE dups AS
-    SELECT {DUP_COLUMNS}, coalesce(k.aid, f.article_id) AS duplicate_of, 'exact' AS kind, 1.0 AS similarity
-    FROM run r
-    LEFT JOIN known k USING (content_hash)
-    LEFT JOIN (SELECT content_hash, article_id FROM firsts) f USING (content_hash)
-    WHERE r.pos NOT IN (SELECT pos FROM firsts)
-    UNION ALL
-    SELECT {DUP_COLUMNS}, article_id, 'revision', NULL FROM firsts
-    WHERE story_code IS NOT NULL AND pos NOT IN (SELECT pos FROM publish)
-    UNION ALL
-    SELECT {DUP_COLUMNS}, article_id, 'revision', NULL FROM displaced;
+    SELECT *, story_code IS NULL
+              OR row_number() OVER (PARTITION BY source, story_code ORDER BY {NEWEST}) = 1 AS wins,
+           -- a story is as old as its first version: an update is not a copy of a copy of its own first version
+           min(published_at) OVER (PARTITION BY source, coalesce(story_code, node)) AS since
+    FROM texts WHERE first;
+CREATE TEMP TABLE survivor_bands AS
+    SELECT b.node, b.band_key FROM run_bands b SEMI JOIN ranked r ON r.node = b.node AND r.wins;
+CREATE TEMP TABLE pairs AS
+    SELECT DISTINCT least(x.node, y.node) AS a, greatest(x.node, y.node) AS b
+    FROM survivor_bands x JOIN survivor_bands y ON x.band_key = y.band_key AND x.node < y.node
+    WHERE x.band_key NOT IN (SELECT band_key FROM survivor_bands GROUP BY ALL HAVING count(*) > {HOT_BAND})
+    UNION
+    SELECT c.node, c.other FROM (
+        SELECT node, 'h' || article_id AS other FROM cand_hist
+        UNION ALL SELECT node, 'h' || aid FROM repeats WHERE earlier) c
+    SEMI JOIN ranked r ON r.node = c.node AND r.wins
+    SEMI JOIN ranked h ON h.node = c.other AND h.wins;
 """
+
+# After `near` (node, target, similarity) is registered: every node's fate and the article it now points to.
+OUTCOME_SQL = """
+CREATE TEMP TABLE resolved AS
+    SELECT r.node, coalesce(t.article_id, r.article_id) AS target
+    FROM ranked r LEFT JOIN near n ON n.node = r.node LEFT JOIN ranked t ON t.node = n.target;
+CREATE TEMP TABLE outcome AS
+    SELECT x.*,
+           CASE WHEN NOT x.first THEN 'exact' WHEN NOT k.wins THEN 'revision' WHEN n.node IS NOT NULL THEN 'near'
+           END AS kind,
+           CASE WHEN NOT x.first THEN 1.0 WHEN k.wins THEN n.similarity END AS similarity,
+           v.target AS duplicate_of
+    FROM texts x
+    LEFT JOIN ranked k ON k.node = x.node
+    LEFT JOIN near n ON n.node = x.node
+    JOIN resolved v ON v.node = CASE WHEN x.first THEN x.node ELSE x.rep END;
+CREATE TEMP TABLE publish AS
+    SELECT pos, article_id, article_id NOT IN (SELECT article_id FROM hist) AS is_new
+    FROM outcome WHERE kind IS NULL AND NOT in_history;
+CREATE TEMP TABLE displaced AS
+    SELECT article_id, duplicate_of FROM outcome WHERE kind IS NOT NULL AND in_history;
+CREATE TEMP TABLE dups AS
+    SELECT {DUP_COLUMNS}, duplicate_of, kind, similarity FROM outcome WHERE kind IS NOT NULL
+    UNION ALL
+    SELECT {DUP_COLUMNS}, r.aid, 'exact', 1.0 FROM nodes JOIN repeats r USING (node) WHERE NOT r.earlier;
+""".replace("{DUP_COLUMNS}", DUP_COLUMNS)
 
 
 def finish_batch(
@@ -160,19 +213,97 @@ def learn_furniture(staged: list[Path], settings: Settings) -> tuple[dict[str, f
 
 
 def load_keys(con: duckdb.DuckDBPyConnection, run_sql: str, settings: Settings) -> None:
-    """Load the run's keys (`run`) and the history they match (`hist`, `copies`) into `con`."""
+    """Load the run's keys (`run`, `run_bands`) and the history they match (`hist`, `copies`, `cand_hist`).
+
+    Only key columns and band keys are read: no body of the history is read or hashed again."""
     keys = "pos, source, story_code, content_hash, published_at, source_file, record_no, title"
     con.execute(f"CREATE TEMP TABLE run AS SELECT {keys} FROM {run_sql}")
+    con.execute(f"CREATE TEMP TABLE run_bands AS SELECT 'r' || pos AS node, unnest(bands) AS band_key FROM {run_sql}")
+    con.execute(
+        f"""CREATE TEMP TABLE cand_hist AS SELECT DISTINCT b.node, i.article_id
+            FROM run_bands b JOIN {table_sql(settings, "near_index")} i USING (band_key)"""
+    )
+    con.execute(
+        f"""CREATE TEMP TABLE copies AS SELECT DISTINCT content_hash, duplicate_of
+            FROM {table_sql(settings, "duplicates")} WHERE content_hash IN (SELECT content_hash FROM run)"""
+    )
     articles = table_sql(settings, "articles")
     con.execute(
         f"""CREATE TEMP TABLE hist AS
             SELECT article_id, {DUP_COLUMNS}, year, month FROM {articles} a
             WHERE a.content_hash IN (SELECT content_hash FROM run)
+               OR a.article_id IN (SELECT article_id FROM cand_hist)
+               OR a.article_id IN (SELECT duplicate_of FROM copies)
                OR EXISTS (SELECT 1 FROM run r WHERE r.source = a.source AND r.story_code = a.story_code)"""
     )
-    con.execute(
-        f"""CREATE TEMP TABLE copies AS SELECT DISTINCT content_hash, duplicate_of
-            FROM {table_sql(settings, "duplicates")} WHERE content_hash IN (SELECT content_hash FROM run)"""
+
+
+def node_texts(
+    con: duckdb.DuckDBPyConnection, nodes: set[str], finals: list[Path], settings: Settings
+) -> dict[str, str]:
+    """Title and body of the nodes to compare: this run's from its work files, published ones from the
+    partitions (year, month) that hold them, so the rest of the history is not read."""
+    positions = pa.array(sorted(int(n[1:]) for n in nodes if n[0] == "r"), pa.int64())
+    texts: dict[str, str] = {}
+    for path in finals:
+        t = pq.read_table(path, columns=["pos", "title", "body"])
+        t = t.filter(pc.is_in(t.column("pos"), value_set=positions))
+        texts.update((f"r{r['pos']}", r["title"] + PARAGRAPH_BREAK + r["body"]) for r in t.to_pylist())
+    ids = sorted(n[1:] for n in nodes if n[0] == "h")
+    if ids:
+        where = con.execute(f"SELECT DISTINCT year, month FROM hist WHERE article_id IN ({sql_list(ids)})").fetchall()
+        files = partition_files(open_table(settings, "articles"), {(y, m) for y, m in where})
+        found = con.execute(
+            f"SELECT article_id, title, body FROM {scan_sql(files, ARTICLES, PARTITIONS['articles'])} "
+            f"WHERE article_id IN ({sql_list(ids)})"
+        ).fetchall()
+        texts.update((f"h{aid}", title + PARAGRAPH_BREAK + body) for aid, title, body in found)
+    return texts
+
+
+def decide_near(con: duckdb.DuckDBPyConnection, finals: list[Path], settings: Settings) -> pa.Table:
+    """Verify the LSH candidate pairs and decide near copies: returns (node, target, similarity).
+
+    Every candidate's Jaccard similarity is computed from the two texts, never estimated from the bands.
+    Nodes are visited earliest first (a story's newest version as early as its first); one that is similar enough to an already kept text becomes a near copy
+    of the most similar of them (the earliest on a tie), else it is kept. So the earliest published copy of a
+    story is the article, whichever run brought it."""
+    pairs = con.execute("SELECT a, b FROM pairs").fetchall()
+    empty = pa.table({"node": pa.array([], pa.string()), "target": pa.array([], pa.string()),
+                      "similarity": pa.array([], pa.float64())})  # fmt: skip
+    if not pairs:
+        return empty
+    involved = {n for pair in pairs for n in pair}
+    texts = node_texts(con, involved, finals, settings)
+    shingled = {n: shingles(t) for n, t in texts.items()}
+    edges: dict[str, dict[str, float]] = {}
+    for a, b in pairs:
+        if a not in texts or b not in texts:
+            continue
+        similarity = jaccard(shingled[a], shingled[b])
+        if similarity >= settings.near_threshold and not figures_differ(texts[a], texts[b]):
+            edges.setdefault(a, {})[b] = similarity
+            edges.setdefault(b, {})[a] = similarity
+    if not edges:
+        return empty
+    listed = sql_list(edges)
+    order = con.execute(f"SELECT node FROM ranked WHERE node IN ({listed}) ORDER BY since NULLS LAST, ord").fetchall()
+    rank = {n: i for i, (n,) in enumerate(order)}
+    kept: set[str] = set()
+    decided: list[tuple[str, str, float]] = []
+    for (node,) in order:
+        earlier = [(sim, -rank[other], other) for other, sim in edges[node].items() if other in kept]
+        if earlier:
+            sim, _, target = max(earlier)
+            decided.append((node, target, round(sim, 4)))
+        else:
+            kept.add(node)
+    return pa.table(
+        {
+            "node": pa.array([d[0] for d in decided], pa.string()),
+            "target": pa.array([d[1] for d in decided], pa.string()),
+            "similarity": pa.array([d[2] for d in decided], pa.float64()),
+        }
     )
 
 
@@ -204,15 +335,24 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
         final_sql = parquet_sql(finals) if finals else scan_sql([], FINAL)
         load_keys(con, final_sql, settings)
         con.execute(DECIDE_SQL)
+        near = decide_near(con, finals, settings)
+        con.register("near_found", near)
+        con.execute("CREATE TEMP TABLE near AS SELECT * FROM near_found")
+        con.execute(OUTCOME_SQL)
         run = sql_literal(run_id)
         publish = con.sql("SELECT pos, article_id FROM publish").to_arrow_table().combine_chunks()
+        moved = dict(
+            con.execute("SELECT article_id, duplicate_of FROM displaced WHERE article_id <> duplicate_of").fetchall()
+        )
+        con.execute(repoint_sql(moved, settings))
         copy(con, f"SELECT *, {run} AS run_id FROM dups", part_path(tmp, "duplicates", 0), DUPLICATES)
-        counts = con.execute(
-            """SELECT (SELECT count(*) FILTER (is_new) FROM publish),
-                      (SELECT count(*) FILTER (NOT is_new) FROM publish),
-                      (SELECT count(*) FROM dups WHERE kind = 'exact'),
-                      (SELECT count(*) FROM dups WHERE kind = 'revision')"""
-        ).fetchall()[0]
+        counts = dict(
+            con.execute(
+                """SELECT 'new', count(*) FILTER (is_new) FROM publish
+                   UNION ALL SELECT 'revised', count(*) FILTER (NOT is_new) FROM publish
+                   UNION ALL SELECT kind, count(*) FROM dups GROUP BY kind"""
+            ).fetchall()
+        )
         displaced = [r[0] for r in con.execute("SELECT article_id FROM displaced ORDER BY 1").fetchall()]
     finally:
         con.close()
@@ -225,17 +365,19 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     for f in finals:
         f.unlink()
     reasons = Counter(quarantined.column("reason").to_pylist())
+    by_kind = {k: counts[k] for k in ("exact", "revision", "near") if counts.get(k)}
     summary = {
         "run_id": run_id,
         "seq": int(target.name),
         "displaced": displaced,
+        "moved": sorted(moved),
         "staged": [str(d) for d in staged],
         "files_new": files.num_rows,
         "records": sum(files.column("records").to_pylist()),
-        "articles_new": counts[0],
-        "articles_revised": counts[1],
-        "duplicates": counts[2] + counts[3],
-        "duplicates_by_kind": {k: n for k, n in (("exact", counts[2]), ("revision", counts[3])) if n},
+        "articles_new": counts["new"],
+        "articles_revised": counts["revised"],
+        "duplicates": sum(by_kind.values()),
+        "duplicates_by_kind": by_kind,
         "quarantined": quarantined.num_rows,
         "quarantined_by_reason": dict(sorted(reasons.items())),
     }
@@ -245,6 +387,22 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     return summary
 
 
+def repoint_sql(moved: dict[str, str], settings: Settings) -> str:
+    """Earlier duplicates of an article that now is a duplicate itself point to what replaced it: they are
+    re-added to the plan (and deleted from the table before it is committed, see tasks/load.py)."""
+    if not moved:
+        return "SELECT 1"
+    mapping = ", ".join(f"({sql_literal(old)}, {sql_literal(new)})" for old, new in sorted(moved.items()))
+    # A copy that is word for word the replacing article becomes an exact copy of it.
+    return f"""INSERT INTO dups
+        SELECT {", ".join("d." + c for c in DUP_COLUMNS.split(", "))}, m.new,
+               CASE WHEN d.content_hash = n.content_hash THEN 'exact' ELSE d.kind END,
+               CASE WHEN d.content_hash = n.content_hash THEN 1.0 ELSE d.similarity END
+        FROM {table_sql(settings, "duplicates")} d
+        JOIN (VALUES {mapping}) m(old, new) ON d.duplicate_of = m.old
+        LEFT JOIN (SELECT article_id, content_hash FROM outcome WHERE kind IS NULL) n ON n.article_id = m.new"""
+
+
 def part_path(plan: Path, table: str, part: int) -> Path:
     """Plan files are parts of a table, each committed on its own, so no commit holds more than a batch."""
     (plan / table).mkdir(exist_ok=True)
@@ -252,7 +410,7 @@ def part_path(plan: Path, table: str, part: int) -> Path:
 
 
 def write_published(finals: list[Path], publish: pa.Table, run_id: str, plan: Path) -> None:
-    """Write the plan's articles and captions, one part per finished chunk (bounded memory)."""
+    """Write the plan's articles and the rows that hang off them, one part per finished chunk (bounded memory)."""
     part = 0
     for path in finals:
         final = pq.read_table(path)
@@ -260,22 +418,40 @@ def write_published(finals: list[Path], publish: pa.Table, run_id: str, plan: Pa
         if not chosen.num_rows:
             continue
         where = pc.index_in(chosen.column("pos"), value_set=publish.column("pos"))
-        chosen = chosen.append_column("article_id", pc.take(publish.column("article_id"), where))
+        ids = pc.take(publish.column("article_id"), where)
+        chosen = chosen.append_column("article_id", ids)
         run = pa.array([run_id] * chosen.num_rows, pa.string())
         articles = chosen.append_column("run_id", run).select(ARTICLES.names).cast(ARTICLES)
         pq.write_table(articles, part_path(plan, "articles", part), compression="zstd")
-        lists = chosen.column("captions").combine_chunks()
-        numbers = [n for c in lists.to_pylist() for n in range(len(c))]
-        captions = pa.table(
-            {
-                "article_id": pc.take(chosen.column("article_id"), pc.list_parent_indices(lists)),
-                "caption_no": pa.array(numbers, pa.int32()),
-                "caption": pc.list_flatten(lists),
-                "run_id": pa.array([run_id] * len(numbers), pa.string()),
-            },
-        )
-        pq.write_table(captions.cast(CAPTIONS), part_path(plan, "captions", part), compression="zstd")
+        captions = explode(chosen, "captions", run_id).rename_columns({"captions": "caption"})
+        captions = captions.append_column("caption_no", pa.array(list_positions(chosen.column("captions")), pa.int32()))
+        pq.write_table(captions.select(CAPTIONS.names).cast(CAPTIONS), part_path(plan, "captions", part))
+        for name, schema in (("entities", ENTITIES), ("keywords", KEYWORDS)):
+            rows = explode(chosen, name, run_id)
+            pq.write_table(rows.select(schema.names).cast(schema), part_path(plan, name, part))
+        index = explode(chosen, "bands", run_id, keep=("year", "month")).rename_columns({"bands": "band_key"})
+        pq.write_table(index.select(NEAR_INDEX.names).cast(NEAR_INDEX), part_path(plan, "near_index", part))
         part += 1
+
+
+def explode(chosen: pa.Table, column: str, run_id: str, keep: tuple[str, ...] = ()) -> pa.Table:
+    """One row per element of a list column, with the article's id (and the `keep` columns) and the run."""
+    lists = chosen.column(column).combine_chunks()
+    parents = pc.list_parent_indices(lists)
+    flat = pc.list_flatten(lists)
+    cols: dict[str, Any] = {"article_id": pc.take(chosen.column("article_id"), parents)}
+    for name in keep:
+        cols[name] = pc.take(chosen.column(name), parents)
+    if pa.types.is_struct(flat.type):
+        cols.update({f.name: flat.field(i) for i, f in enumerate(flat.type)})
+    else:
+        cols[column] = flat
+    cols["run_id"] = pa.array([run_id] * len(flat), pa.string())
+    return pa.table(cols)
+
+
+def list_positions(lists: pa.ChunkedArray) -> list[int]:
+    return [n for item in lists.to_pylist() for n in range(len(item))]
 
 
 def copy(con: duckdb.DuckDBPyConnection, select: str, path: Path, schema: pa.Schema) -> None:

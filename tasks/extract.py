@@ -3,10 +3,9 @@
 import hashlib
 import shutil
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,14 +16,15 @@ from prefect.filesystems import LocalFileSystem
 from newsetl.reasons import Reason
 from newsetl.schemas import STAGED_FILES, STAGED_QUARANTINE, STAGED_RECORDS
 from newsetl.settings import Settings
-from tasks.article import article_row
+from tasks.article import PARAGRAPH_BREAK, article_row
 from tasks.clean import DEFAULT_FURNITURE, clean_record
 from tasks.discover import DumpFile
+from tasks.near import band_keys_of
 from tasks.parse import read_dump
 from tasks.records import CleanRecord, Rejected
 
 # Bump when parsing or cleaning changes what a batch stages, so cached batches are not reused.
-EXTRACT_VERSION = "2"
+EXTRACT_VERSION = "3"
 # Rows buffered before a row group is written: bounds memory whatever the size of a batch.
 FLUSH_ROWS = 1000
 
@@ -32,7 +32,9 @@ FLUSH_ROWS = 1000
 def batch_key(batch: list[DumpFile], settings: Settings) -> str:
     """A batch is named by the content of its files and the settings that shape what it stages, so a rerun
     or a retry finds its staged result, and a changed setting does not reuse a stale one."""
-    shaping = settings.model_dump_json(include={"source_timezones", "furniture", "max_record_bytes"})
+    shaping = settings.model_dump_json(
+        include={"source_timezones", "furniture", "max_record_bytes", "entities", "entity_chars"}
+    )
     digest = hashlib.sha256(f"extract-v{EXTRACT_VERSION}\0{shaping}".encode())
     for f in batch:
         digest.update(f"\0{f.source_file}\0{f.sha256}".encode())
@@ -54,11 +56,25 @@ def extract_file(f: DumpFile, settings: Settings) -> Iterator[CleanRecord | Reje
         yield Rejected(None, Reason.UNREADABLE, "the file disappeared while being ingested: drop it again")
 
 
+def finish_rows(rows: list[dict[str, Any]], settings: Settings) -> None:
+    """Add what is computed a batch of articles at a time: LSH band keys, language, dateline, keywords,
+    entities (the entity model is fastest on batches)."""
+    from tasks.enrich import enrich_batch  # imported late: spaCy takes seconds to import
+
+    titles = [r["title"] for r in rows]
+    bodies = [r["body"] for r in rows]
+    extras = enrich_batch(titles, bodies, entities=settings.entities, ner_chars=settings.entity_chars)
+    for row, extra in zip(rows, extras, strict=True):
+        row.update(extra)
+        row["bands"] = band_keys_of(row["title"] + PARAGRAPH_BREAK + row["body"])
+
+
 class _Staged:
     """Buffers rows of one staged table and writes them as row groups of a Parquet file."""
 
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
+    def __init__(self, path: Path, schema: pa.Schema, finish: Callable[[list[dict[str, Any]]], None] | None = None):
         self.schema = schema
+        self.finish = finish
         self.rows: list[dict[str, Any]] = []
         self.writer = pq.ParquetWriter(path, schema, compression="zstd")
 
@@ -69,6 +85,8 @@ class _Staged:
 
     def flush(self) -> None:
         if self.rows:
+            if self.finish is not None:
+                self.finish(self.rows)
             self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
             self.rows = []
 
@@ -85,11 +103,11 @@ def stage_batch(batch: list[DumpFile], settings: Settings, target: Path) -> Coun
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    records = _Staged(tmp / "records.parquet", STAGED_RECORDS)
+    records = _Staged(tmp / "records.parquet", STAGED_RECORDS, lambda rows: finish_rows(rows, settings))
     quarantine = _Staged(tmp / "quarantine.parquet", STAGED_QUARANTINE)
     files = _Staged(tmp / "files.parquet", STAGED_FILES)
     for f in batch:
-        zone = ZoneInfo(settings.source_timezones.get(f.source, "UTC"))
+        zone = settings.zone_of(f.source)
         kept = 0
         rejected: list[Rejected] = []
         for item in extract_file(f, settings):

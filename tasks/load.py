@@ -20,7 +20,23 @@ from newsetl.settings import Settings
 from tasks.tables import PARTS, commit, committed_seq, committed_version, delete_where_in, open_table
 
 # Order of commits; `files` last, since its sequence number says the whole plan is in.
-COMMIT_ORDER = ["quarantine", "duplicates", "captions", "articles", "furniture", "files"]
+COMMIT_ORDER = [
+    "quarantine",
+    "duplicates",
+    "captions",
+    "entities",
+    "keywords",
+    "articles",
+    "near_index",
+    "furniture",
+    "files",
+]
+# The rows to delete before a plan's first part: those of the articles it displaces, and the duplicates that
+# pointed to an article that now is a duplicate itself (the plan re-adds them pointing to its replacement).
+DELETES = {
+    "duplicates": ("duplicate_of", "moved"),
+    **{name: ("article_id", "displaced") for name in ("captions", "entities", "keywords", "articles", "near_index")},
+}
 
 
 def read_plan(plan_dir: Path) -> dict[str, Any]:
@@ -43,10 +59,11 @@ def apply_plan(plan_dir: Path, settings: Settings) -> list[str]:
         table = open_table(settings, name)
         held = committed_version(table)
         first = plan["seq"] * PARTS
-        if name in ("articles", "captions") and plan["displaced"] and held < first:
-            # Replaced versions leave before their successors arrive (even when the successor has no
-            # caption and so no captions part); until a part is in, deleting again is harmless.
-            delete_where_in(table, "article_id", plan["displaced"])
+        column, listed = DELETES.get(name, ("", ""))
+        if listed and plan.get(listed) and held < first:
+            # Replaced rows leave before their successors arrive (even when the plan has no part for this
+            # table); until a part is in, deleting again is harmless.
+            delete_where_in(table, column, plan[listed])
             table = open_table(settings, name)
         for part, path in enumerate(sorted((plan_dir / name).glob("part-*.parquet"))):
             if held >= first + part:

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import unquote
 
 import duckdb
 import pyarrow as pa
@@ -42,8 +43,19 @@ def committed_seq(table: DeltaTable) -> int:
 
 
 def file_list(table: DeltaTable) -> list[str]:
-    """The Parquet files of the table's current version: a glob would also see removed and orphan files."""
-    return table.file_uris()
+    """The Parquet files of the table's current version: a glob would also see removed and orphan files.
+    Local paths come percent-encoded (a space as %20), which DuckDB would take literally."""
+    return [uri if "://" in uri else unquote(uri) for uri in table.file_uris()]
+
+
+def partition_files(table: DeltaTable, months: set[tuple[int | None, int | None]]) -> list[str]:
+    """The files of `articles` in the given (year, month) partitions: a lookup by partition reads only those."""
+    wanted = {f"year={_hive(y)}/month={_hive(m)}/" for y, m in months}
+    return [uri for uri in file_list(table) if any(w in uri for w in wanted)]
+
+
+def _hive(value: int | None) -> str:
+    return "__HIVE_DEFAULT_PARTITION__" if value is None else str(value)
 
 
 def sql_literal(text: str) -> str:

@@ -40,6 +40,20 @@ def test_run_on_the_sample_publishes_the_golden_article(
     assert header[8:12] == b"DUCK" and struct.unpack("<Q", header[12:20]) == (64,)
     captions = catalog_rows(out, "SELECT caption_no, caption FROM captions")
     assert len(captions) == 1 and captions[0][1].startswith("Turkey’s President Recep Tayyip Erdogan (L)")
+    # What the article is about: its language, the people and places it names, its top terms.
+    assert catalog_rows(out, "SELECT language, reading_minutes FROM articles") == [("en", 1.6)]
+    names = {(e, label) for e, label in catalog_rows(out, "SELECT entity, label FROM entities")}
+    assert {("Putin", "PERSON"), ("Erdogan", "PERSON"), ("Aleppo", "GPE"), ("Damascus", "GPE")} <= names
+    keywords = [k for (k,) in catalog_rows(out, "SELECT keyword FROM keywords ORDER BY score DESC")]
+    assert "aleppo" in keywords[:3]
+    # `newsetl why` tells where the record went, by its name in the tables or by its path.
+    why = run_newsetl(prefect_server, "why", "presstv/2016-09-10/000_8c12f4ce0dba6983.txt", "0", "--out", str(out))
+    assert "record 0" in why.stdout and "published as article" in why.stdout and "Putin, Erdogan" in why.stdout
+    by_path = sample_tree / "presstv" / "2016-09-10" / "000_8c12f4ce0dba6983.txt"
+    why = run_newsetl(prefect_server, "why", str(by_path), "--raw", str(sample_tree), "--out", str(out))
+    assert "published as article" in why.stdout
+    missing = run_newsetl(prefect_server, "why", "presstv/nope.txt", "--out", str(out), check=False)
+    assert missing.returncode == 1 and "no run has ingested" in missing.stderr
 
 
 def test_sql_formats(prefect_server: dict[str, str], sample_tree: Path, tmp_path: Path) -> None:

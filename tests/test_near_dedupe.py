@@ -1,0 +1,163 @@
+"""Near duplicates through plan and commit: planted edits, templated near-misses, copies arriving in later runs,
+and the same `articles` table whatever the order of runs or the batching."""
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from newsetl.settings import Settings
+from tasks.catalog import write_catalog
+from tasks.dedupe import build_plan
+from tasks.discover import DumpFile, sha256_of
+from tasks.extract import batch_key, stage_batch
+from tasks.load import apply_plan
+from tasks.tables import ensure_tables
+
+SENTENCES = [
+    "The central bank of Turkey raised its main interest rate on Thursday in a surprise move.",
+    "Governor Murat Cetinkaya told reporters in Ankara that inflation had become a serious concern.",
+    "The lira strengthened sharply against the dollar after the decision was announced.",
+    "Economists had expected the bank to hold rates steady until the end of the year.",
+    "Opposition leaders accused the government of pressuring the bank for months.",
+    "President Recep Tayyip Erdogan has repeatedly called for lower borrowing costs.",
+    "Analysts said the move would restore some confidence among foreign investors.",
+    "Markets in Istanbul rose for a third day as banks led the gains.",
+    "The bank said it would keep a tight policy stance as long as needed.",
+    "Critics warned that growth would slow in the coming quarters as credit tightens.",
+    "Exporters welcomed the stability of the currency but worried about demand in Europe.",
+    "The next meeting of the monetary policy committee is scheduled for next month.",
+]
+TITLE = "Turkey's central bank raises rates in surprise move"
+
+
+def body(sentences: list[str]) -> str:
+    return "\n\n".join(" ".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3))
+
+
+def record(no: int, day: int, title: str, text: str, code: str | None = None) -> str:
+    head = f"{no}\nSaturday {day:02d} September 2016 - 10:{no:02d}\n\n{title}\n\n"
+    if code:
+        head += f"Story Code : {code}\n\n"
+    return head + text + "\n\n"
+
+
+EDITS = {
+    "sentence_added": (TITLE, body([*SENTENCES[:6], "Bankers in London were also surprised.", *SENTENCES[6:]])),
+    "sentence_dropped": (TITLE, body(SENTENCES[:4] + SENTENCES[5:])),
+    "words_changed": (
+        TITLE,
+        body([s.replace("reporters", "journalists").replace("sharply", "strongly") for s in SENTENCES]),
+    ),
+    "title_prefix": ("UPDATE 1-" + TITLE, body(SENTENCES)),
+}
+
+# Short templated stories: the same sentences around other names and figures.
+RESULTS = [
+    ("Galatasaray", "Fenerbahce", 3, 1, 52000),
+    ("Besiktas", "Trabzonspor", 2, 0, 41000),
+    ("Konyaspor", "Bursaspor", 1, 1, 18000),
+]
+
+
+def result_story(home: str, away: str, h: int, a: int, crowd: int) -> tuple[str, str]:
+    text = (
+        f"{home} beat {away} {h}-{a} in the Turkish Super Lig on Saturday in front of {crowd} fans. "
+        f"The home side led {h}-{a} at half time and held on in the second half despite late pressure. "
+        "The result leaves the league table tight with ten rounds of the season still to play."
+    )
+    return f"{home} {h} {away} {a}", text
+
+
+def ingest(settings: Settings, files: dict[str, str], seq: int, per_file_batches: bool = False) -> None:
+    """Stage `files` (name -> text, under source named by the first path part), plan and commit, as a run does."""
+    dumps = []
+    for name, text in files.items():
+        path = settings.raw_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        dumps.append(DumpFile(str(path), name, name.split("/")[0], sha256_of(path), path.stat().st_size))
+    ensure_tables(settings)
+    batches = [[d] for d in dumps] if per_file_batches else [dumps]
+    staged = []
+    for batch in batches:
+        target = settings.staging_dir / batch_key(batch, settings)
+        stage_batch(batch, settings, target)
+        staged.append(str(target))
+    plan = settings.plans_dir / f"{seq:08d}"
+    build_plan(staged, settings, f"run-{seq}", plan)
+    apply_plan(plan, settings)
+    write_catalog(settings)
+
+
+def rows(settings: Settings, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(settings.catalog_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(raw_dir=tmp_path / "raw", out_dir=tmp_path / "out", entities=False)
+
+
+ORIGINAL = {"wire/a.txt": record(0, 10, TITLE, body(SENTENCES), code="100")}
+COPIES = {f"site/{kind}.txt": record(0, 11, title, text) for kind, (title, text) in EDITS.items()}
+
+
+def test_light_edits_arriving_in_a_later_run_are_near_copies_of_the_article(settings: Settings) -> None:
+    ingest(settings, ORIGINAL, 1)
+    ingest(settings, COPIES, 2)
+    (original,) = rows(settings, "SELECT article_id FROM articles WHERE source_file = 'wire/a.txt'")
+    near = rows(settings, "SELECT source_file, duplicate_of, similarity FROM duplicates WHERE kind = 'near'")
+    assert sorted(f for f, _, _ in near) == sorted(COPIES)
+    assert {of for _, of, _ in near} == set(original)
+    assert all(0.8 <= s < 1 for _, _, s in near)
+    assert rows(settings, "SELECT count(*) FROM articles") == [(1,)]
+
+
+def test_an_earlier_copy_in_a_later_run_replaces_the_article_and_takes_its_copies(settings: Settings) -> None:
+    """The earliest published wins whatever the order of runs: the copies that pointed to the displaced
+    article point to the new one."""
+    late = {"site/late.txt": record(0, 12, *EDITS["sentence_added"])}
+    ingest(settings, late | {"site/later.txt": record(0, 13, *EDITS["sentence_dropped"])}, 1)
+    ingest(settings, ORIGINAL, 2)
+    (original,) = rows(settings, "SELECT article_id FROM articles")
+    assert rows(settings, "SELECT source_file FROM articles") == [("wire/a.txt",)]
+    near = rows(settings, "SELECT source_file, duplicate_of FROM duplicates WHERE kind = 'near' ORDER BY 1")
+    assert near == [("site/late.txt", original[0]), ("site/later.txt", original[0])]
+    # The displaced article's rows that hang off it are gone.
+    assert rows(settings, "SELECT DISTINCT article_id FROM near_index") == [original]
+
+
+def test_templated_stories_stay_separate_articles(settings: Settings) -> None:
+    files = {f"sport/{i}.txt": record(0, 10 + i, *result_story(*r)) for i, r in enumerate(RESULTS)}
+    ingest(settings, files, 1)
+    assert rows(settings, "SELECT count(*) FROM articles") == [(len(RESULTS),)]
+    assert rows(settings, "SELECT count(*) FROM duplicates") == [(0,)]
+
+
+def test_same_articles_whatever_the_order_of_runs_or_the_batching(tmp_path: Path) -> None:
+    corpus = ORIGINAL | COPIES | {"site/exact.txt": record(0, 12, TITLE, body(SENTENCES))}
+    names = sorted(corpus)
+    ways = {
+        "one run": [names],
+        "one file per batch": [names],
+        "reversed runs": [[n] for n in reversed(names)],
+        "copies first": [[n for n in names if n.startswith("site")], ["wire/a.txt"]],
+    }
+    tables = {}
+    for way, runs in ways.items():
+        settings = Settings(raw_dir=tmp_path / way / "raw", out_dir=tmp_path / way / "out", entities=False)
+        for seq, run in enumerate(runs, 1):
+            ingest(settings, {n: corpus[n] for n in run}, seq, per_file_batches=way == "one file per batch")
+        tables[way] = (
+            rows(settings, "SELECT article_id, source_file, title, body, published_at FROM articles ORDER BY 1"),
+            rows(settings, "SELECT source_file, kind, duplicate_of FROM duplicates ORDER BY 1"),
+        )
+    first = tables["one run"]
+    assert first[0] and len(first[1]) == len(COPIES) + 1
+    for way, result in tables.items():
+        assert result == first, way
