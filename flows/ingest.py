@@ -12,6 +12,7 @@ from tasks.dedupe import plan_publish
 from tasks.discover import discover_files, make_batches
 from tasks.extract import extract_batch, result_storage
 from tasks.load import publish_plan, recover_pending
+from tasks.report import DISCOVERED, EXTRACTED, PUBLISHED, Progress, report_quality, staged_dirs
 from tasks.runs import finish_run, record_failure, run_lock, start_run
 
 
@@ -26,10 +27,12 @@ def ingest(raw_dir: str | None = None, out_dir: str | None = None) -> dict[str, 
     """Ingest every dump under the raw root that no run has ingested yet, and publish the tables."""
     settings = Settings.for_dirs(raw_dir, out_dir)
     run_id = str(flow_run.id)
+    progress = Progress(settings)
     with run_lock(settings):
         started = start_run(settings, run_id)
         recover_pending(settings)
         found = discover_files(settings)
+        progress.update(DISCOVERED, f"{len(found.new)} new file(s) found")
         counts: dict[str, Any] = {
             "files_new": len(found.new),
             "files_unchanged": found.unchanged,
@@ -38,9 +41,13 @@ def ingest(raw_dir: str | None = None, out_dir: str | None = None) -> dict[str, 
         if found.new:
             extract = extract_batch.with_options(result_storage=result_storage(settings))
             batches = make_batches(found.new, settings.batch_files, settings.batch_bytes)
-            staged = extract.map(batches, unmapped(settings)).result()
+            staged = staged_dirs(extract.map(batches, unmapped(settings)), batches, progress)
+            progress.update(EXTRACTED, "planning what to publish")
             plan = plan_publish(staged, settings, run_id)
             counts |= publish_plan(plan, settings)
+        progress.update(PUBLISHED, "published; reporting data quality and rebuilding the catalog")
+        report_quality(settings, run_id)
         row = finish_run(settings, run_id, started, counts)
         build_catalog(settings)
+        progress.update(100.0, "completed")
     return row

@@ -69,7 +69,7 @@ def record_failure(flow: Any, flow_run: Any, state: Any) -> None:
     )
 
 
-@task(name="start-run", retries=3, retry_delay_seconds=[1, 5, 20])
+@task(name="start-run", retries=3, retry_delay_seconds=[1, 5, 20], retry_jitter_factor=0.5)
 def start_run(settings: Settings, run_id: str) -> datetime:
     """Create missing tables, mark runs that died without finishing, and record this one as running."""
     ensure_tables(settings)
@@ -82,7 +82,7 @@ def start_run(settings: Settings, run_id: str) -> datetime:
     return started
 
 
-@task(name="finish-run", retries=3, retry_delay_seconds=[1, 5, 20])
+@task(name="finish-run", retries=3, retry_delay_seconds=[1, 5, 20], retry_jitter_factor=0.5)
 def finish_run(settings: Settings, run_id: str, started: datetime, counts: dict[str, int]) -> dict[str, Any]:
     """Record the run's counts and status in `runs`; returns the run id and its counts."""
     finished = datetime.now(UTC)
