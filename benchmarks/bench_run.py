@@ -147,7 +147,7 @@ def main() -> None:
             print(json.dumps(results[-1], indent=1), flush=True)
     print(
         "\n| articles | entities | records | raw MB | flow s | records/s | peak RSS MB | floor s | x floor | rerun s |"
-    )  # noqa: E501
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         print(

@@ -143,10 +143,10 @@ def why(
                   f"({settings.raw_dir}), e.g. `newsetl why presstv/2016-09-10/000.txt 0`")  # fmt: skip
         raise typer.Exit(1)
     for line in header:
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, soft_wrap=True)
     for fate in fates[:SHOWN] if record_no is None else fates:
         label = "file" if fate.record_no is None else f"record {fate.record_no}"
-        console.print(f"[bold]{label}[/]: " + "\n    ".join(fate.lines), highlight=False)
+        console.print(f"[bold]{label}[/]: " + "\n    ".join(fate.lines), highlight=False, soft_wrap=True)
     if record_no is None and len(fates) > SHOWN:
         counts = Counter(f.verdict for f in fates)
         console.print(f"… {len(fates) - SHOWN} more; in all: " + ", ".join(f"{n} {v}" for v, n in counts.items()))

@@ -265,9 +265,9 @@ def decide_near(con: duckdb.DuckDBPyConnection, finals: list[Path], settings: Se
     """Verify the LSH candidate pairs and decide near copies: returns (node, target, similarity).
 
     Every candidate's Jaccard similarity is computed from the two texts, never estimated from the bands.
-    Nodes are visited earliest first (a story's newest version as early as its first); one that is similar enough to an already kept text becomes a near copy
-    of the most similar of them (the earliest on a tie), else it is kept. So the earliest published copy of a
-    story is the article, whichever run brought it."""
+    Nodes are visited earliest first (a story's newest version as early as its first version); one that is
+    similar enough to an already kept text becomes a near copy of the most similar of them (the earliest on a
+    tie), else it is kept. So the earliest published copy of a story is the article, whichever run brought it."""
     pairs = con.execute("SELECT a, b FROM pairs").fetchall()
     empty = pa.table({"node": pa.array([], pa.string()), "target": pa.array([], pa.string()),
                       "similarity": pa.array([], pa.float64())})  # fmt: skip

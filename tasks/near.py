@@ -182,8 +182,11 @@ def jaccard(a: U64, b: U64) -> float:
     return common / (a.size + b.size - common)
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def _figures(words: list[str]) -> Counter[str]:
-    return Counter(w for w in words if any(c.isdigit() for c in w))
+    return Counter(w for w in words if not w.isalpha() and _DIGIT.search(w))
 
 
 def figures_differ_tokens(a: list[str], b: list[str]) -> bool:
