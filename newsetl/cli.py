@@ -189,9 +189,11 @@ def generate(
 @app.command()
 def demo(raw: RawOpt = None, out: OutOpt = None) -> None:
     """Put a demo corpus into the raw directory if it has no dumps, run once, and show an example query."""
-    from newsetl.generate import generate_corpus
+    from newsetl.generate import SOURCE_TIMEZONES, generate_corpus
     from tasks.discover import scan_raw_dir
 
+    # The demo sites write local times: say in which zones, so copies on different sites compare by date.
+    os.environ.setdefault("NEWSETL_SOURCE_TIMEZONES", json.dumps(SOURCE_TIMEZONES))
     settings = Settings.for_dirs(raw, out)
     settings.raw_dir.mkdir(parents=True, exist_ok=True)
     if not scan_raw_dir(settings.raw_dir)[0]:
