@@ -51,9 +51,14 @@ def prefect_server(home: Path, timeout: float = 90) -> Iterator[dict[str, str]]:
                 time.sleep(1)
             yield client_env
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_group(proc)
+
+
+def stop_group(proc: subprocess.Popen[bytes], grace: float = 20) -> None:
+    """Stop a process started in its own session, and its children: SIGTERM, then SIGKILL after `grace` s."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

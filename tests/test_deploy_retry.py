@@ -3,7 +3,6 @@ whose extract batch fails is retried the way the UI's Retry button does it, and 
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.client.schemas.objects import FlowRun, TaskRun
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from newsetl.devserver import stop_group
 from newsetl.generate import generate_corpus
 from newsetl.settings import Settings
 from tasks.discover import DumpFile, make_batches, scan_raw_dir, sha256_of, source_of
@@ -72,12 +72,7 @@ def worker(prefect_server: dict[str, str], tmp_path: Path) -> Iterator[Path]:
         try:
             yield log
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_group(proc)
 
 
 def planned_batches(raw: Path, settings: Settings) -> list[list[DumpFile]]:
