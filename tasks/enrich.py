@@ -7,6 +7,7 @@ read from a prefix of the text, keywords from a capped, linear pass.
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -223,6 +224,8 @@ def keywords(title: str, body: str, top: int = 10) -> list[tuple[str, float]]:
 
 # ------------------------------------------------------------------------------------------------- entities
 
+# Characters of photo captions given to NER after the body's opening.
+CAPTION_CHARS = 500
 # Characters of title and body given to NER, whose cost grows with the text. The opening 2,000 characters
 # (~330 words: the lede and the paragraphs that name the story's people and places) are read at ~38 articles
 # per CPU-second; on generated articles (mean body 2,700 characters) they keep 87 % of the distinct names NER
@@ -258,10 +261,19 @@ def _nlp() -> "Language":
     return nlp
 
 
-def ner_text(title: str, body: str, ner_chars: int = NER_CHARS) -> str:
-    """The text given to NER: title, a blank line, the opening of the body; cut at white space to `ner_chars`."""
-    end = "\n\n" if not title or title.endswith((".", "!", "?")) else _TITLE_END
-    return _cap(f"{title}{end}{body[:ner_chars]}", ner_chars)
+def ner_text(title: str, body: str, ner_chars: int = NER_CHARS, captions: Sequence[str] = ()) -> str:
+    """The text given to NER: title, a blank line, the opening of the body, cut at white space to `ner_chars`;
+    then the photo captions (up to CAPTION_CHARS more), which often give the full names the body shortens."""
+    text = _cap(f"{_sentence(title)}{body[:ner_chars]}", ner_chars)
+    if captions:
+        text = _sentence(text) + _cap("\n\n".join(captions), CAPTION_CHARS)
+    return text
+
+
+def _sentence(text: str) -> str:
+    """Text ended as a sentence and a paragraph: joined with a bare line break, spaCy can read the last word and
+    the next line's first as one name ("Juncker\n\nLONDON" as an ORG)."""
+    return text + ("\n\n" if not text or text.endswith((".", "!", "?")) else _TITLE_END)
 
 
 def _cap(text: str, limit: int) -> str:
@@ -368,7 +380,7 @@ def entities(texts: list[str], ner_chars: int = NER_CHARS) -> list[list[tuple[st
     starts; a longer text is cut to `ner_chars` characters. Labels are PERSON, ORG, GPE and LOC. The model is
     English: give it English text only.
     """
-    capped = [_cap(text, ner_chars) for text in texts]
+    capped = [_cap(text, ner_chars + CAPTION_CHARS + 4) for text in texts]
     results = []
     for text, doc in zip(capped, _nlp().pipe(capped, batch_size=NER_BATCH_SIZE), strict=True):
         spans = [(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents]
@@ -383,7 +395,12 @@ _entities = entities  # enrich_batch's `entities` flag hides the function inside
 
 
 def enrich_batch(
-    titles: list[str], bodies: list[str], *, entities: bool = True, ner_chars: int = NER_CHARS
+    titles: list[str],
+    bodies: list[str],
+    *,
+    captions: Sequence[Sequence[str]] | None = None,
+    entities: bool = True,
+    ner_chars: int = NER_CHARS,
 ) -> list[dict[str, Any]]:
     """Enrichment of each article: language, dateline, keywords and entities.
 
@@ -403,7 +420,9 @@ def enrich_batch(
     ]
     if entities:
         english = [i for i, row in enumerate(rows) if row["language"] in ("en", None)]
-        found = _entities([ner_text(titles[i], bodies[i], ner_chars) for i in english], ner_chars)
+        pictured = captions or [()] * len(titles)
+        texts = [ner_text(titles[i], bodies[i], ner_chars, pictured[i]) for i in english]
+        found = _entities(texts, ner_chars)
         for i, names in zip(english, found, strict=True):
             rows[i]["entities"] = [{"entity": n, "label": label, "mentions": c} for n, label, c in names]
     return rows

@@ -24,7 +24,7 @@ from tasks.parse import read_dump
 from tasks.records import CleanRecord, Rejected
 
 # Bump when parsing or cleaning changes what a batch stages, so cached batches are not reused.
-EXTRACT_VERSION = "3"
+EXTRACT_VERSION = "4"
 # Rows buffered before a row group is written: bounds memory whatever the size of a batch.
 FLUSH_ROWS = 1000
 
@@ -63,7 +63,10 @@ def finish_rows(rows: list[dict[str, Any]], settings: Settings) -> None:
 
     titles = [r["title"] for r in rows]
     bodies = [r["body"] for r in rows]
-    extras = enrich_batch(titles, bodies, entities=settings.entities, ner_chars=settings.entity_chars)
+    captions = [r["captions"] for r in rows]
+    extras = enrich_batch(
+        titles, bodies, captions=captions, entities=settings.entities, ner_chars=settings.entity_chars
+    )
     for row, extra in zip(rows, extras, strict=True):
         row.update(extra)
         row["bands"] = band_keys_of(row["title"] + PARAGRAPH_BREAK + row["body"])

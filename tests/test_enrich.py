@@ -307,6 +307,19 @@ def test_ner_text_is_capped_at_a_word_boundary(sample: tuple[str, str]) -> None:
 # ------------------------------------------------------------------------------------------------- batch
 
 
+def test_captions_give_the_full_names_the_body_shortens(sample: tuple[str, str]) -> None:
+    """The sample's body says "Putin" and "Erdogan"; its photo caption names both in full."""
+    caption = "Turkey’s President Recep Tayyip Erdogan (L) listens to Russia’s President Vladimir Putin (C)."
+    without = {e["entity"] for e in enrich_batch([sample[0]], [sample[1]])[0]["entities"]}
+    with_caption = enrich_batch([sample[0]], [sample[1]], captions=[[caption]])[0]["entities"]
+    names = {e["entity"]: e for e in with_caption}
+    assert {"Putin", "Erdogan"} <= without
+    assert names["Vladimir Putin"]["label"] == names["Recep Tayyip Erdogan"]["label"] == "PERSON"
+    assert "Putin" not in names and "Erdogan" not in names  # one name counts once
+    assert names["Vladimir Putin"]["mentions"] == 4  # three in the body, one in the caption
+    assert ner_text("T", "body", captions=[caption]).endswith(caption)
+
+
 def test_enrich_batch(sample: tuple[str, str]) -> None:
     titles, bodies = [sample[0], WIRE_TITLE, FRENCH_TITLE], [sample[1], WIRE_BODY, FRENCH_BODY]
     rows = enrich_batch(titles, bodies)
