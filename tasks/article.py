@@ -16,9 +16,14 @@ def reading_minutes(words: int) -> float:
     return round(words / READING_WPM, 1)
 
 
+def article_text(title: str, body: str) -> str:
+    """An article's whole text: what is hashed for exact copies and shingled for near ones."""
+    return title + PARAGRAPH_BREAK + body
+
+
 def content_hash(title: str, body: str) -> str:
     """Identity of a text: equal cleaned title and body give equal hashes, whatever the source."""
-    return hashlib.blake2b(f"{title}\n\n{body}".encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(article_text(title, body).encode(), digest_size=16).hexdigest()
 
 
 def to_utc(local: datetime | None, zone: tzinfo) -> datetime | None:

@@ -35,7 +35,7 @@ from newsetl.schemas import (
     STAGED_RECORDS,
 )
 from newsetl.settings import Settings
-from tasks.article import PARAGRAPH_BREAK, strip_learned
+from tasks.article import article_text, strip_learned
 from tasks.furniture import counts_table, learned_lines
 from tasks.near import figures_differ, jaccard, shingles
 from tasks.tables import (
@@ -248,7 +248,7 @@ def node_texts(
     for path in finals:
         t = pq.read_table(path, columns=["pos", "title", "body"])
         t = t.filter(pc.is_in(t.column("pos"), value_set=positions))
-        texts.update((f"r{r['pos']}", r["title"] + PARAGRAPH_BREAK + r["body"]) for r in t.to_pylist())
+        texts.update((f"r{r['pos']}", article_text(r["title"], r["body"])) for r in t.to_pylist())
     ids = sorted(n[1:] for n in nodes if n[0] == "h")
     if ids:
         where = con.execute(f"SELECT DISTINCT year, month FROM hist WHERE article_id IN ({sql_list(ids)})").fetchall()
@@ -257,7 +257,7 @@ def node_texts(
             f"SELECT article_id, title, body FROM {scan_sql(files, ARTICLES, PARTITIONS['articles'])} "
             f"WHERE article_id IN ({sql_list(ids)})"
         ).fetchall()
-        texts.update((f"h{aid}", title + PARAGRAPH_BREAK + body) for aid, title, body in found)
+        texts.update((f"h{aid}", article_text(title, body)) for aid, title, body in found)
     return texts
 
 

@@ -16,7 +16,7 @@ from prefect.filesystems import LocalFileSystem
 from newsetl.reasons import Reason
 from newsetl.schemas import STAGED_FILES, STAGED_QUARANTINE, STAGED_RECORDS
 from newsetl.settings import Settings
-from tasks.article import PARAGRAPH_BREAK, article_row
+from tasks.article import article_row, article_text
 from tasks.clean import DEFAULT_FURNITURE, clean_record
 from tasks.discover import DumpFile
 from tasks.near import band_keys_of
@@ -69,7 +69,7 @@ def finish_rows(rows: list[dict[str, Any]], settings: Settings) -> None:
     )
     for row, extra in zip(rows, extras, strict=True):
         row.update(extra)
-        row["bands"] = band_keys_of(row["title"] + PARAGRAPH_BREAK + row["body"])
+        row["bands"] = band_keys_of(article_text(row["title"], row["body"]))
 
 
 class _Staged:
