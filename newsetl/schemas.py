@@ -149,7 +149,9 @@ PARTITIONS: dict[str, list[str]] = {"articles": ARTICLES_PARTITIONS}
 
 # Work files between tasks (not published).
 # A record finished in its extract batch: the article columns but its id and run, its captions, entities and
-# keywords, its LSH band keys, and its last paragraph when short (lower-cased), from which furniture is learned.
+# keywords, its LSH band keys and MinHash signature (100 little-endian uint32: the plan estimates a candidate
+# pair's similarity from them before reading texts), and its last paragraph when short (lower-cased), from which
+# furniture is learned.
 STAGED_ENTITY = pa.struct([("entity", pa.string()), ("label", pa.string()), ("mentions", pa.int32())])
 STAGED_KEYWORD = pa.struct([("keyword", pa.string()), ("score", pa.float64())])
 STAGED_RECORDS = pa.schema(
@@ -159,6 +161,7 @@ STAGED_RECORDS = pa.schema(
         ("entities", pa.list_(STAGED_ENTITY)),
         ("keywords", pa.list_(STAGED_KEYWORD)),
         ("bands", pa.list_(pa.int64())),
+        ("minhash", pa.binary(400)),
         ("closing", pa.string()),
     ]
 )

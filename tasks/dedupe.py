@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -37,7 +39,7 @@ from newsetl.schemas import (
 from newsetl.settings import Settings
 from tasks.article import article_text, strip_learned
 from tasks.furniture import counts_table, learned_lines
-from tasks.near import figures_differ, jaccard, shingles
+from tasks.near import ESTIMATE_MARGIN, Fingerprint, estimated_similarity, signature, similar_prints
 from tasks.tables import (
     committed_seq,
     connect,
@@ -238,54 +240,82 @@ def load_keys(con: duckdb.DuckDBPyConnection, run_sql: str, settings: Settings) 
     )
 
 
-def node_texts(
-    con: duckdb.DuckDBPyConnection, nodes: set[str], finals: list[Path], settings: Settings
-) -> dict[str, str]:
-    """Title and body of the nodes to compare: this run's from its work files, published ones from the
-    partitions (year, month) that hold them, so the rest of the history is not read."""
+def run_columns(finals: list[Path], nodes: set[str], columns: list[str]) -> dict[str, dict[str, Any]]:
+    """The given columns of this run's nodes, read from its work files."""
     positions = pa.array(sorted(int(n[1:]) for n in nodes if n[0] == "r"), pa.int64())
-    texts: dict[str, str] = {}
+    found: dict[str, dict[str, Any]] = {}
     for path in finals:
-        t = pq.read_table(path, columns=["pos", "title", "body"])
+        t = pq.read_table(path, columns=["pos", *columns])
         t = t.filter(pc.is_in(t.column("pos"), value_set=positions))
-        texts.update((f"r{r['pos']}", article_text(r["title"], r["body"])) for r in t.to_pylist())
+        found.update((f"r{r.pop('pos')}", r) for r in t.to_pylist())
+    return found
+
+
+def history_texts(con: duckdb.DuckDBPyConnection, nodes: set[str], settings: Settings) -> dict[str, str]:
+    """Title and body of the published nodes, read from the partitions (year, month) that hold them only."""
     ids = sorted(n[1:] for n in nodes if n[0] == "h")
-    if ids:
-        where = con.execute(f"SELECT DISTINCT year, month FROM hist WHERE article_id IN ({sql_list(ids)})").fetchall()
-        files = partition_files(open_table(settings, "articles"), {(y, m) for y, m in where})
-        found = con.execute(
-            f"SELECT article_id, title, body FROM {scan_sql(files, ARTICLES, PARTITIONS['articles'])} "
-            f"WHERE article_id IN ({sql_list(ids)})"
-        ).fetchall()
-        texts.update((f"h{aid}", article_text(title, body)) for aid, title, body in found)
-    return texts
+    if not ids:
+        return {}
+    where = con.execute(f"SELECT DISTINCT year, month FROM hist WHERE article_id IN ({sql_list(ids)})").fetchall()
+    files = partition_files(open_table(settings, "articles"), {(y, m) for y, m in where})
+    found = con.execute(
+        f"SELECT article_id, title, body FROM {scan_sql(files, ARTICLES, PARTITIONS['articles'])} "
+        f"WHERE article_id IN ({sql_list(ids)})"
+    ).fetchall()
+    return {f"h{aid}": article_text(title, body) for aid, title, body in found}
 
 
-def decide_near(con: duckdb.DuckDBPyConnection, finals: list[Path], settings: Settings) -> pa.Table:
-    """Verify the LSH candidate pairs and decide near copies: returns (node, target, similarity).
+def likely_pairs(
+    pairs: list[tuple[str, str]], signatures: dict[str, npt.NDArray[np.uint32]], threshold: float
+) -> list[tuple[str, str]]:
+    """The candidate pairs whose MinHash estimate is within ESTIMATE_MARGIN of the threshold (see near.py)."""
+    known = [(a, b) for a, b in pairs if a in signatures and b in signatures]
+    kept: list[tuple[str, str]] = []
+    for start in range(0, len(known), 50_000):  # 50k pairs x 2 x 400 bytes at a time
+        chunk = known[start : start + 50_000]
+        left = np.stack([signatures[a] for a, _ in chunk])
+        right = np.stack([signatures[b] for _, b in chunk])
+        close = estimated_similarity(left, right) >= threshold - ESTIMATE_MARGIN
+        kept += [pair for pair, ok in zip(chunk, close.tolist(), strict=True) if ok]
+    return kept
 
-    Every candidate's Jaccard similarity is computed from the two texts, never estimated from the bands.
-    Nodes are visited earliest first (a story's newest version as early as its first version); one that is
-    similar enough to an already kept text becomes a near copy of the most similar of them (the earliest on a
-    tie), else it is kept. So the earliest published copy of a story is the article, whichever run brought it."""
-    pairs = con.execute("SELECT a, b FROM pairs").fetchall()
+
+def decide_near(
+    con: duckdb.DuckDBPyConnection, finals: list[Path], settings: Settings
+) -> tuple[pa.Table, dict[str, int]]:
+    """Verify the LSH candidate pairs and decide near copies: returns (node, target, similarity) and counts of
+    the pairs at each step.
+
+    A pair whose MinHash signatures are far from the threshold is dropped; every other candidate's Jaccard
+    similarity is computed from the two texts. Nodes are visited earliest first (a story's newest version as
+    early as its first version); one that is similar enough to an already kept text becomes a near copy of the
+    most similar of them (the earliest on a tie), else it is kept. So the earliest published copy of a story is
+    the article, whichever run brought it."""
+    pairs: list[tuple[str, str]] = con.execute("SELECT a, b FROM pairs").fetchall()
     empty = pa.table({"node": pa.array([], pa.string()), "target": pa.array([], pa.string()),
                       "similarity": pa.array([], pa.float64())})  # fmt: skip
     if not pairs:
-        return empty
+        return empty, {}
     involved = {n for pair in pairs for n in pair}
-    texts = node_texts(con, involved, finals, settings)
-    shingled = {n: shingles(t) for n, t in texts.items()}
+    # History nodes have no stored signature: their texts are read and fingerprinted (few: only candidates).
+    prints = {n: Fingerprint.of(t) for n, t in history_texts(con, involved, settings).items()}
+    signatures = {n: signature(p.shingles) for n, p in prints.items()}
+    signatures |= {
+        n: np.frombuffer(r["minhash"], dtype="<u4") for n, r in run_columns(finals, involved, ["minhash"]).items()
+    }
+    likely = likely_pairs(pairs, signatures, settings.near_threshold)
+    wanted = {n for pair in likely for n in pair} - prints.keys()
+    prints |= {n: Fingerprint.of(article_text(r["title"], r["body"]))
+               for n, r in run_columns(finals, wanted, ["title", "body"]).items()}  # fmt: skip
     edges: dict[str, dict[str, float]] = {}
-    for a, b in pairs:
-        if a not in texts or b not in texts:
-            continue
-        similarity = jaccard(shingled[a], shingled[b])
-        if similarity >= settings.near_threshold and not figures_differ(texts[a], texts[b]):
+    for a, b in likely:
+        is_near, similarity = similar_prints(prints[a], prints[b], settings.near_threshold)
+        if is_near:
             edges.setdefault(a, {})[b] = similarity
             edges.setdefault(b, {})[a] = similarity
+    counts = {"candidates": len(pairs), "likely": len(likely), "near": sum(map(len, edges.values())) // 2}
     if not edges:
-        return empty
+        return empty, counts
     listed = sql_list(edges)
     order = con.execute(f"SELECT node FROM ranked WHERE node IN ({listed}) ORDER BY since NULLS LAST, ord").fetchall()
     rank = {n: i for i, (n,) in enumerate(order)}
@@ -298,13 +328,14 @@ def decide_near(con: duckdb.DuckDBPyConnection, finals: list[Path], settings: Se
             decided.append((node, target, round(sim, 4)))
         else:
             kept.add(node)
-    return pa.table(
+    found = pa.table(
         {
             "node": pa.array([d[0] for d in decided], pa.string()),
             "target": pa.array([d[1] for d in decided], pa.string()),
             "similarity": pa.array([d[2] for d in decided], pa.float64()),
         }
     )
+    return found, counts
 
 
 def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: Path) -> dict[str, Any]:
@@ -335,7 +366,7 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
         final_sql = parquet_sql(finals) if finals else scan_sql([], FINAL)
         load_keys(con, final_sql, settings)
         con.execute(DECIDE_SQL)
-        near = decide_near(con, finals, settings)
+        near, pair_counts = decide_near(con, finals, settings)
         con.register("near_found", near)
         con.execute("CREATE TEMP TABLE near AS SELECT * FROM near_found")
         con.execute(OUTCOME_SQL)
@@ -378,6 +409,7 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
         "articles_revised": counts["revised"],
         "duplicates": sum(by_kind.values()),
         "duplicates_by_kind": by_kind,
+        "near_pairs": pair_counts,
         "quarantined": quarantined.num_rows,
         "quarantined_by_reason": dict(sorted(reasons.items())),
     }
@@ -481,7 +513,7 @@ def plan_publish(staged_dirs: list[str], settings: Settings, run_id: str) -> str
     target = settings.plans_dir / f"{next_seq(settings):08d}"
     summary = build_plan(staged_dirs, settings, run_id, target)
     get_run_logger().info(
-        "planned %d records: %d new articles, %d revised, %d duplicates %s, %d quarantined %s",
+        "planned %d records: %d new articles, %d revised, %d duplicates %s, %d quarantined %s; near-duplicate pairs %s",
         summary["records"],
         summary["articles_new"],
         summary["articles_revised"],
@@ -489,5 +521,6 @@ def plan_publish(staged_dirs: list[str], settings: Settings, run_id: str) -> str
         summary["duplicates_by_kind"],
         summary["quarantined"],
         summary["quarantined_by_reason"],
+        summary["near_pairs"] or "none",
     )
     return str(target)

@@ -16,15 +16,15 @@ from prefect.filesystems import LocalFileSystem
 from newsetl.reasons import Reason
 from newsetl.schemas import STAGED_FILES, STAGED_QUARANTINE, STAGED_RECORDS
 from newsetl.settings import Settings
-from tasks.article import article_row, article_text
+from tasks.article import article_row
 from tasks.clean import DEFAULT_FURNITURE, clean_record
 from tasks.discover import DumpFile
-from tasks.near import band_keys_of
+from tasks.near import band_keys, shingles_of_tokens, signature, tokens_and_joins
 from tasks.parse import read_dump
 from tasks.records import CleanRecord, Rejected
 
 # Bump when parsing or cleaning changes what a batch stages, so cached batches are not reused.
-EXTRACT_VERSION = "4"
+EXTRACT_VERSION = "5"
 # Rows buffered before a row group is written: bounds memory whatever the size of a batch.
 FLUSH_ROWS = 1000
 
@@ -57,19 +57,29 @@ def extract_file(f: DumpFile, settings: Settings) -> Iterator[CleanRecord | Reje
 
 
 def finish_rows(rows: list[dict[str, Any]], settings: Settings) -> None:
-    """Add what is computed a batch of articles at a time: LSH band keys, language, dateline, keywords,
-    entities (the entity model is fastest on batches)."""
+    """Add what is computed a batch of articles at a time: MinHash signature and LSH band keys, language,
+    dateline, keywords, entities (the entity model is fastest on batches)."""
     from tasks.enrich import enrich_batch  # imported late: spaCy takes seconds to import
 
     titles = [r["title"] for r in rows]
     bodies = [r["body"] for r in rows]
     captions = [r["captions"] for r in rows]
+    # One tokenisation of each text serves its keywords, its language check and its shingles.
+    tokenized = [(tokens_and_joins(t), tokens_and_joins(b)) for t, b in zip(titles, bodies, strict=True)]
     extras = enrich_batch(
-        titles, bodies, captions=captions, entities=settings.entities, ner_chars=settings.entity_chars
+        titles,
+        bodies,
+        captions=captions,
+        entities=settings.entities,
+        ner_chars=settings.entity_chars,
+        tokenized=tokenized,
     )
-    for row, extra in zip(rows, extras, strict=True):
+    for row, extra, (title_words, body_words) in zip(rows, extras, tokenized, strict=True):
         row.update(extra)
-        row["bands"] = band_keys_of(article_text(row["title"], row["body"]))
+        # The tokens of title + "\n\n" + body (article_text) are those of the title, then the body's.
+        minhash = signature(shingles_of_tokens(title_words[0] + body_words[0]))
+        row["bands"] = band_keys(minhash)
+        row["minhash"] = minhash.astype("<u4").tobytes()
 
 
 class _Staged:

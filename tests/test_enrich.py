@@ -9,6 +9,7 @@ from spacy.language import Language
 from newsetl.generate import _COMPANIES, _COUNTRIES, _WIRE_MONTHS
 from tasks.clean import clean_record
 from tasks.enrich import (
+    LANGUAGE_CHARS,
     MIN_LETTERS,
     NER_CHARS,
     _merge,
@@ -21,6 +22,7 @@ from tasks.enrich import (
     language,
     ner_text,
 )
+from tasks.near import tokens
 from tasks.parse import read_dump
 from tasks.records import CleanRecord, RawRecord
 
@@ -91,6 +93,41 @@ def test_language_reads_only_the_opening() -> None:
     english = "The minister said on Tuesday that the government would not accept the proposal. " * 30
     french = "Le ministre a déclaré mardi que le gouvernement n'accepterait pas la proposition. " * 30_000
     assert language("Minister rejects plan", english + french) == "en"
+
+
+# News openings in other languages: a few of their words are English function words ("in", "is", "was", "a"),
+# never the fifth that lets English skip the classifier.
+OPENINGS = {
+    "fr": "Le président de la République a annoncé mardi une série de mesures destinées à soutenir les entreprises "
+    "touchées par la crise. Selon le gouvernement, ces aides pourraient atteindre plusieurs milliards d'euros d'ici "
+    "la fin de l'année, a précisé le ministre de l'Économie lors d'une conférence de presse à Paris.",
+    "de": "Die Bundesregierung hat am Dienstag ein neues Maßnahmenpaket vorgestellt, das Unternehmen in der Krise "
+    "unterstützen soll. Nach Angaben des Finanzministers könnten die Hilfen bis zum Jahresende mehrere Milliarden "
+    "Euro erreichen. Was die Opposition davon hält, war zunächst unklar; sie will am Mittwoch darüber beraten.",
+    "nl": "De regering heeft dinsdag een nieuw pakket maatregelen gepresenteerd om bedrijven in de crisis te steunen. "
+    "Volgens de minister van Financiën kan de steun oplopen tot enkele miljarden euro's. Wat de oppositie ervan "
+    "vindt, was in eerste instantie niet duidelijk; zij wil het woensdag bespreken in het parlement.",
+    "it": "Il governo ha annunciato martedì un pacchetto di misure per sostenere le imprese colpite dalla crisi. "
+    "Secondo il ministro dell'Economia, gli aiuti potrebbero raggiungere diversi miliardi di euro entro la fine "
+    "dell'anno, ha detto in una conferenza stampa a Roma.",
+    "pt": "O governo anunciou na terça-feira um pacote de medidas para apoiar as empresas afetadas pela crise. "
+    "Segundo o ministro da Economia, os auxílios podem chegar a vários bilhões de euros até o fim do ano, disse "
+    "ele em entrevista coletiva em Lisboa.",
+}
+
+
+@pytest.mark.parametrize("code", sorted(OPENINGS))
+def test_other_languages_are_not_taken_for_english(code: str) -> None:
+    assert language("", OPENINGS[code]) == code
+    assert language("", OPENINGS[code], tokens(OPENINGS[code])) == code
+
+
+def test_english_prose_is_english_without_the_classifier(sample: tuple[str, str]) -> None:
+    title, body = sample
+    words = tokens(body)
+    assert language(title, body, words) == "en"
+    # The same answer on the English fast path as from the classifier alone (the title is too short for it).
+    assert language("", body[:LANGUAGE_CHARS]) == "en"
 
 
 # ------------------------------------------------------------------------------------------------- dateline

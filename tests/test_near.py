@@ -3,6 +3,7 @@ and unrelated articles do not, and the band keys are the same in every process."
 
 import itertools
 import json
+import math
 import os
 import re
 import subprocess
@@ -14,13 +15,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tasks.near
 from newsetl.generate import Manifest, RecordEntry, _bump_number, generate_corpus
+from tasks.article import article_text
 from tasks.clean import clean_record
 from tasks.near import (
     BANDS,
     EMPTY_SIGNATURE,
+    ESTIMATE_MARGIN,
     PERMUTATIONS,
     ROWS,
     SHINGLE_WORDS,
@@ -28,12 +33,14 @@ from tasks.near import (
     band_keys_batch,
     band_keys_of,
     candidate_probability,
+    estimated_similarity,
     figures_differ,
     jaccard,
     shingles,
     signature,
     similar,
     tokens,
+    tokens_and_joins,
 )
 from tasks.parse import read_dump
 from tasks.records import CleanRecord, RawRecord
@@ -338,3 +345,41 @@ def test_jaccard_is_the_exact_set_similarity(corpus: Corpus) -> None:
         sa, sb = set(shingles(a).tolist()), set(shingles(b).tolist())
         assert jaccard(shingles(a), shingles(b)) == len(sa & sb) / len(sa | sb)
     assert jaccard(shingles("a b c d e f g"), shingles("a b c d e f g")) == 1.0
+
+
+# ------------------------------------------------------------------------------------------- one tokenisation
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab1,.'’- \n\"İ—"), max_size=60), st.text(max_size=60))
+def test_tokens_and_joins_gives_the_tokens_and_one_join_between_each_two(text: str, other: str) -> None:
+    for t in (text, other):
+        words, joins = tokens_and_joins(t)
+        assert words == tokens(t)
+        assert len(joins) == max(len(words) - 1, 0)
+    # The extract step shingles title tokens + body tokens: they must be those of the article's whole text.
+    assert tokens(article_text(text, other)) == tokens(text) + tokens(other)
+
+
+def test_only_white_space_joins_two_tokens() -> None:
+    words, joins = tokens_and_joins('The prime minister, Mr. Jones — said "prime minister" al-Assad\'s men.')
+    pairs = [f"{a} {b}" for a, b, joined in zip(words, words[1:], joins, strict=False) if joined]
+    assert pairs == ["the prime", "prime minister", "prime minister", "assad's men"]
+
+
+def test_the_estimate_margin_loses_almost_no_pair_at_the_threshold() -> None:
+    """The probability quoted beside ESTIMATE_MARGIN: Binomial(100, J) below (J - margin) * 100."""
+
+    def below(j: float) -> float:
+        k = round((j - ESTIMATE_MARGIN) * PERMUTATIONS)
+        return sum(math.comb(PERMUTATIONS, i) * j**i * (1 - j) ** (PERMUTATIONS - i) for i in range(k))
+
+    assert below(0.8) < 2e-6
+    assert below(0.7) < 1e-5
+
+
+def test_estimated_similarity_counts_equal_min_hashes() -> None:
+    a = signature(shingles(PINNED_TEXT))
+    b = a.copy()
+    b[:30] += 1
+    assert estimated_similarity(np.stack([a, a]), np.stack([a, b])).tolist() == [1.0, 0.7]
