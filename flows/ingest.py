@@ -1,5 +1,6 @@
 """The ingestion flow: discover new dumps, extract them in batches, deduplicate, publish, catalog."""
 
+import os
 from typing import Any
 
 from prefect import flow, unmapped
@@ -40,7 +41,10 @@ def ingest(raw_dir: str | None = None, out_dir: str | None = None) -> dict[str, 
         }
         if found.new:
             extract = extract_batch.with_options(result_storage=result_storage(settings))
-            batches = make_batches(found.new, settings.batch_files, settings.batch_bytes)
+            # Two batches per worker at least: one slow batch does not leave the other workers idle at the end.
+            batches = make_batches(
+                found.new, settings.batch_files, settings.batch_bytes, parts=2 * (os.cpu_count() or 1)
+            )
             staged = staged_dirs(extract.map(batches, unmapped(settings)), batches, progress)
             progress.update(EXTRACTED, "planning what to publish")
             plan = plan_publish(staged, settings, run_id)

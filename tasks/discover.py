@@ -6,6 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 
 from newsetl.settings import Settings
@@ -50,17 +52,27 @@ def source_of(source_file: str) -> str:
 
 def scan_raw_dir(raw_dir: Path) -> tuple[list[tuple[str, Path, int]], int]:
     """List dump files as (source_file, path, size) in path order, and count the other files."""
-    dumps: list[tuple[str, Path, int]] = []
+    dumps, ignored = _scan(raw_dir)
+    return [(rel, path, st.st_size) for rel, path, st in dumps], ignored
+
+
+def _scan(raw_dir: Path) -> tuple[list[tuple[str, Path, os.stat_result]], int]:
+    """scan_raw_dir with each dump's stat. os.scandir's entries know their type without a stat call, so a tree of
+    200,000 files costs one stat per dump."""
+    dumps: list[tuple[str, Path, os.stat_result]] = []
     ignored = 0
-    for dirpath, dirnames, filenames in os.walk(raw_dir):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for name in filenames:
-            path = Path(dirpath) / name
-            if not is_dump_name(name) or not path.is_file():
-                ignored += 1
-                continue
-            rel = path.relative_to(raw_dir).as_posix()
-            dumps.append((rel, path, path.stat().st_size))
+    todo = [(raw_dir, "")]
+    while todo:
+        folder, prefix = todo.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if not entry.name.startswith("."):  # .git, .cache, ...
+                        todo.append((Path(entry.path), f"{prefix}{entry.name}/"))
+                elif is_dump_name(entry.name) and entry.is_file():
+                    dumps.append((prefix + entry.name, Path(entry.path), entry.stat()))
+                else:
+                    ignored += 1
     dumps.sort(key=lambda d: d[0])
     return dumps, ignored
 
@@ -73,8 +85,50 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def make_batches(files: list[DumpFile], max_files: int, max_bytes: int) -> list[list[DumpFile]]:
-    """Cut the path-ordered file list into consecutive batches of bounded count and size."""
+# A file whose path, size, modification time (ns) and inode are those of the last scan has the same bytes: its
+# SHA-256 is taken from this cache instead of reading the file again, so a run with nothing new reads no dump.
+# (Only a write that keeps the size and lands in the same nanosecond as the previous one would go unseen.)
+HASH_CACHE = pa.schema(
+    [
+        ("path", pa.string()),
+        ("size", pa.int64()),
+        ("mtime_ns", pa.int64()),
+        ("inode", pa.int64()),
+        ("sha256", pa.string()),
+    ]
+)
+
+
+def hash_files(found: list[tuple[str, Path, os.stat_result]], cache: Path) -> list[str]:
+    """SHA-256 of each scanned file, from the cache when its stat is unchanged; the cache is then rewritten."""
+    stamps = [(str(path), st.st_size, st.st_mtime_ns, st.st_ino) for _, path, st in found]
+    cached: dict[tuple[str, int, int, int], str] = {}
+    if cache.is_file():
+        try:
+            t = pq.read_table(cache, schema=HASH_CACHE)
+            cached = dict(zip(zip(*(t.column(c).to_pylist() for c in HASH_CACHE.names[:4]), strict=True),
+                              t.column("sha256").to_pylist(), strict=True))  # fmt: skip
+        except (pa.ArrowException, OSError):
+            cached = {}  # a damaged cache only costs a rehash
+    todo = [i for i, stamp in enumerate(stamps) if stamp not in cached]
+    # hashlib releases the GIL on large buffers, so threads hash two files at once on two cores.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        fresh = dict(zip(todo, pool.map(lambda i: sha256_of(found[i][1]), todo), strict=True))
+    hashes = [fresh[i] if i in fresh else cached[stamp] for i, stamp in enumerate(stamps)]
+    if fresh or len(cached) != len(stamps):
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        columns = [[stamp[k] for stamp in stamps] for k in range(4)]
+        table = pa.table([*columns, hashes], schema=HASH_CACHE)
+        tmp = cache.with_name(cache.name + ".tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, cache)
+    return hashes
+
+
+def make_batches(files: list[DumpFile], max_files: int, max_bytes: int, parts: int = 1) -> list[list[DumpFile]]:
+    """Cut the path-ordered file list into consecutive batches of bounded count and size, and into at least
+    `parts` batches when there are that many files, so that a small drop still keeps every worker busy."""
+    max_bytes = min(max_bytes, max(1, -(-sum(f.bytes for f in files) // parts)))
     batches: list[list[DumpFile]] = []
     current: list[DumpFile] = []
     size = 0
@@ -95,20 +149,18 @@ def discover_files(settings: Settings) -> Discovery:
     logger = get_run_logger()
     if not settings.raw_dir.is_dir():
         raise FileNotFoundError(f"raw-dump directory {settings.raw_dir} does not exist: create it or pass --raw DIR")
-    found, ignored = scan_raw_dir(settings.raw_dir)
-    # hashlib releases the GIL on large buffers, so threads hash two files at once on two cores.
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        hashes = list(pool.map(lambda d: sha256_of(d[1]), found))
+    found, ignored = _scan(settings.raw_dir)
+    hashes = hash_files(found, settings.state_dir / "raw-hashes.parquet")
     known = set(query(settings, "SELECT DISTINCT sha256 FROM {files}").column("sha256").to_pylist())
     new: list[DumpFile] = []
     seen_now: set[str] = set()
     unchanged = 0
-    for (rel, path, size), digest in zip(found, hashes, strict=True):
+    for (rel, path, stat), digest in zip(found, hashes, strict=True):
         # The same bytes under a second name (or twice in one drop) are ingested once.
         if digest in known or digest in seen_now:
             unchanged += 1
             continue
         seen_now.add(digest)
-        new.append(DumpFile(str(path.resolve()), rel, source_of(rel), digest, size))
+        new.append(DumpFile(str(path.resolve()), rel, source_of(rel), digest, stat.st_size))
     logger.info("discovered %d new dump files, %d unchanged, %d ignored", len(new), unchanged, ignored)
     return Discovery(new, unchanged, ignored)

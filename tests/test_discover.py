@@ -1,10 +1,11 @@
 """Which files are dumps, which source they belong to, and how they are batched."""
 
+import os
 from pathlib import Path
 
 import pytest
 
-from tasks.discover import DumpFile, is_dump_name, make_batches, scan_raw_dir, source_of
+from tasks.discover import DumpFile, _scan, hash_files, is_dump_name, make_batches, scan_raw_dir, sha256_of, source_of
 
 
 @pytest.mark.parametrize(
@@ -49,3 +50,32 @@ def test_batches_keep_order_and_bounds() -> None:
     assert [len(b) for b in batches] == [2, 2, 2, 1]
     assert [f for b in batches for f in b] == files
     assert make_batches([], 3, 25) == []
+
+
+def test_a_small_drop_is_cut_into_enough_batches_for_every_worker() -> None:
+    files = [DumpFile(f"/r/{i}", f"{i:03d}", "s", str(i), 10) for i in range(8)]
+    assert [len(b) for b in make_batches(files, max_files=500, max_bytes=1 << 30)] == [8]
+    assert [len(b) for b in make_batches(files, max_files=500, max_bytes=1 << 30, parts=4)] == [2, 2, 2, 2]
+    assert [len(b) for b in make_batches(files[:3], max_files=500, max_bytes=1 << 30, parts=4)] == [1, 1, 1]
+
+
+def test_an_unchanged_file_is_not_read_again(tmp_path: Path) -> None:
+    raw, cache = tmp_path / "raw", tmp_path / "state" / "raw-hashes.parquet"
+    (raw / "s").mkdir(parents=True)
+    a, b = raw / "s" / "a.txt", raw / "s" / "b.txt"
+    a.write_text("first")
+    b.write_text("second")
+    first = hash_files(_scan(raw)[0], cache)
+    assert first == [sha256_of(a), sha256_of(b)]
+    # Same size, same modification time, same inode: taken from the cache, so the file was not read.
+    stat = a.stat()
+    with a.open("r+") as fh:
+        fh.write("FIRST")
+    os.utime(a, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert hash_files(_scan(raw)[0], cache) == first
+    # Any other change of its stat and it is hashed again.
+    a.write_text("first, edited")
+    b.unlink()
+    assert hash_files(_scan(raw)[0], cache) == [sha256_of(a)]
+    cache.write_bytes(b"not parquet")  # a damaged cache only costs a rehash
+    assert hash_files(_scan(raw)[0], cache) == [sha256_of(a)]
