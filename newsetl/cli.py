@@ -90,6 +90,50 @@ def run(raw: RawOpt = None, out: OutOpt = None) -> None:
 
 
 @app.command()
+def compact(
+    out: OutOpt = None,
+    retention_hours: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Delete files unused for this many hours (default: NEWSETL_VACUUM_RETENTION_HOURS, 168)."
+        ),
+    ] = None,
+) -> None:
+    """Rewrite each table's small files into few large ones, checkpoint its log, vacuum files no version of the
+    retention period uses, and rebuild news.duckdb. Waits for a run that is writing (same lock)."""
+    settings = Settings.for_dirs(None, out)
+    if retention_hours is not None:
+        settings = settings.model_copy(update={"vacuum_retention_hours": retention_hours})
+    if not tables_exist(settings):
+        err.print(f"[red]no tables at {settings.out_dir}[/]: run `newsetl run` first, or pass --out DIR")
+        raise typer.Exit(2)
+    from flows.compact import compact as compact_flow  # imported late: Prefect takes a second to import
+
+    try:
+        with prefect_api():
+            done = compact_flow(out_dir=str(settings.out_dir.resolve()), retention_hours=retention_hours)
+    except Exception as exc:
+        err.print(f"[bold red]newsetl compact failed:[/] {type(exc).__name__}: {exc}")
+        err.print("A compaction commits atomically or not at all: fix the cause and run it again.")
+        raise typer.Exit(1) from None
+    for d in done:
+        console.print(
+            f"{d['table']}: {d['files_before']} -> {d['files_after']} files, {d['files_vacuumed']} old files "
+            f"vacuumed ({d['bytes_vacuumed'] / 1e6:.1f} MB reclaimed), {d['seconds']:.2f} s",
+            highlight=False,
+        )
+    console.print(
+        f"catalog: {settings.catalog_path} (replaced files are deleted {settings.vacuum_retention_hours} h later)"
+    )
+
+
+def tables_exist(settings: Settings) -> bool:
+    from deltalake import DeltaTable
+
+    return DeltaTable.is_deltatable(str(settings.table_path("files")))
+
+
+@app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="SQL over the views articles, captions, duplicates, ...")],
     out: OutOpt = None,

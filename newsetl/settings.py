@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     entity_chars: int = Field(default=2000, ge=100)
     # DuckDB's working memory for deduplication (it spills to disk beyond): keeps a run's peak flat.
     duckdb_memory_limit: str = "256MB"
+    # Compaction (`newsetl compact`, and a run when files pile up) writes files of about this size: large enough
+    # that a month of articles is one or a few files, small enough that deleting a few replaced articles
+    # (a rewrite of the files holding them) stays cheap.
+    compact_target_bytes: int = Field(default=128 * 1024 * 1024, ge=1024 * 1024)
+    # A run compacts a table once one of its partitions holds this many files below the target size: each
+    # run adds about one file per extract batch and partition, and compacting every run would rewrite the
+    # month being filled every night.
+    compact_min_files: int = Field(default=16, ge=2)
+    # `newsetl compact` deletes files no table version has needed for this many hours: a catalog an analyst
+    # opened before a compaction (or copied) lists the files of its version and reads them until then.
+    vacuum_retention_hours: int = Field(default=168, ge=0)
     # Seconds a run waits for another run on the same output directory to finish before giving up.
     lock_timeout: float = Field(default=600, ge=0)
     # `newsetl watch` starts a run once no dump was added or grew for this many seconds: a file still being

@@ -1,6 +1,7 @@
 """Catalog: the DuckDB file analysts open, with one view per table over the files of its current version."""
 
 import os
+import re
 
 import duckdb
 from prefect import get_run_logger, task
@@ -27,6 +28,16 @@ def write_catalog(settings: Settings) -> int:
         con.close()
     os.replace(tmp, target)
     return len(TABLES)
+
+
+def files_read(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[int, int]:
+    """How many Parquet files a query read, and how many its scans listed (EXPLAIN ANALYZE; summed over scans):
+    shows whether a filter pruned partitions."""
+    plan = "".join(row[1] for row in con.execute(f"EXPLAIN ANALYZE {sql}").fetchall())
+    read = sum(int(n) for n in re.findall(r"Total Files Read: (\d+)", plan))
+    # A scan that pruned nothing has no "Scanning Files" line: it listed what it read.
+    listed = sum(int(n) for n in re.findall(r"Scanning Files: \d+/(\d+)", plan))
+    return read, listed or read
 
 
 @task(name="build-catalog", retries=3, retry_delay_seconds=[1, 5, 20])
