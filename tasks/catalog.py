@@ -8,7 +8,7 @@ from prefect import get_run_logger, task
 
 from newsetl.schemas import TABLES
 from newsetl.settings import Settings
-from tasks.tables import table_sql
+from tasks.tables import register_object_store, table_sql
 
 # Any DuckDB from 1.1 on (CLI, Python, DBeaver) must open the file, so it is written in 1.1's storage format.
 STORAGE_VERSION = "v1.1.0"
@@ -19,7 +19,9 @@ def write_catalog(settings: Settings) -> int:
     target = settings.catalog_path
     tmp = target.with_name(target.name + ".tmp")
     tmp.unlink(missing_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION})
+    register_object_store(con, settings)  # a view is bound (its files read for their columns) when created
     try:
         for name in TABLES:
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM {table_sql(settings, name)}")
