@@ -229,7 +229,9 @@ def watch_raw_dir(settings: Settings, once: bool = False, say: Say = stamp) -> i
 
     With `once`, wait until the tree is quiet, run once if it holds any dump, and return that run's exit code.
     """
-    settings = settings.model_copy(update={"raw_dir": settings.raw_dir.resolve(), "out_dir": settings.resolved()})
+    # model_copy does not validate: a local output must stay a Path (a str is an object-store URL).
+    out = settings.out_dir if isinstance(settings.out_dir, str) else settings.out_dir.resolve()
+    settings = settings.model_copy(update={"raw_dir": settings.raw_dir.resolve(), "out_dir": out})
     if not settings.raw_dir.is_dir():
         say(f"raw-dump directory {settings.raw_dir} does not exist: create it or pass --raw DIR")
         return 2
