@@ -9,6 +9,7 @@ from prefect.task_runners import ProcessPoolTaskRunner
 
 from newsetl.settings import Settings
 from tasks.catalog import build_catalog
+from tasks.compact import compact_tables
 from tasks.dedupe import plan_publish
 from tasks.discover import discover_files, make_batches
 from tasks.extract import extract_batch, result_storage
@@ -49,6 +50,8 @@ def ingest(raw_dir: str | None = None, out_dir: str | None = None) -> dict[str, 
             progress.update(EXTRACTED, "planning what to publish")
             plan = plan_publish(staged, settings, run_id)
             counts |= publish_plan(plan, settings)
+        # Cheap when files are few (one look at each table's file list); rewrites only once they pile up.
+        compact_tables(settings, settings.compact_min_files, vacuum=False)
         progress.update(PUBLISHED, "published; reporting data quality and rebuilding the catalog")
         report_quality(settings, run_id)
         row = finish_run(settings, run_id, started, counts)

@@ -25,7 +25,10 @@ RawOpt = Annotated[
     Path | None, typer.Option("--raw", help="Raw-dump directory (default: NEWSETL_RAW_DIR, else data/raw).")
 ]
 OutOpt = Annotated[
-    Path | None, typer.Option("--out", help="Output directory (default: NEWSETL_OUT_DIR, else data/processed).")
+    str | None,
+    typer.Option(
+        "--out", help="Output directory or s3://bucket/prefix (default: NEWSETL_OUT_DIR, else data/processed)."
+    ),
 ]
 
 EXAMPLE_QUERY = """SELECT source, count(*) AS articles,
@@ -65,7 +68,7 @@ def run_flow(settings: Settings) -> dict[str, Any]:
 
     try:
         with prefect_api():
-            return ingest(raw_dir=str(settings.raw_dir.resolve()), out_dir=str(settings.out_dir.resolve()))
+            return ingest(raw_dir=str(settings.raw_dir.resolve()), out_dir=settings.resolved())
     except Exception as exc:  # the run failed: say what broke, not a traceback
         err.print(f"[bold red]newsetl run failed:[/] {type(exc).__name__}: {exc}")
         err.print("Nothing half-done is published: fix the cause above and run again; finished batches are not redone.")
@@ -90,6 +93,50 @@ def run(raw: RawOpt = None, out: OutOpt = None) -> None:
 
 
 @app.command()
+def compact(
+    out: OutOpt = None,
+    retention_hours: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Delete files unused for this many hours (default: NEWSETL_VACUUM_RETENTION_HOURS, 168)."
+        ),
+    ] = None,
+) -> None:
+    """Rewrite each table's small files into few large ones, checkpoint its log, vacuum files no version of the
+    retention period uses, and rebuild news.duckdb. Waits for a run that is writing (same lock)."""
+    settings = Settings.for_dirs(None, out)
+    if retention_hours is not None:
+        settings = settings.model_copy(update={"vacuum_retention_hours": retention_hours})
+    if not tables_exist(settings):
+        err.print(f"[red]no tables at {settings.out_dir}[/]: run `newsetl run` first, or pass --out DIR")
+        raise typer.Exit(2)
+    from flows.compact import compact as compact_flow  # imported late: Prefect takes a second to import
+
+    try:
+        with prefect_api():
+            done = compact_flow(out_dir=settings.resolved(), retention_hours=retention_hours)
+    except Exception as exc:
+        err.print(f"[bold red]newsetl compact failed:[/] {type(exc).__name__}: {exc}")
+        err.print("A compaction commits atomically or not at all: fix the cause and run it again.")
+        raise typer.Exit(1) from None
+    for d in done:
+        console.print(
+            f"{d['table']}: {d['files_before']} -> {d['files_after']} files, {d['files_vacuumed']} old files "
+            f"vacuumed ({d['bytes_vacuumed'] / 1e6:.1f} MB reclaimed), {d['seconds']:.2f} s",
+            highlight=False,
+        )
+    console.print(
+        f"catalog: {settings.catalog_path} (replaced files are deleted {settings.vacuum_retention_hours} h later)"
+    )
+
+
+def tables_exist(settings: Settings) -> bool:
+    from deltalake import DeltaTable
+
+    return DeltaTable.is_deltatable(settings.table_uri("files"))
+
+
+@app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="SQL over the views articles, captions, duplicates, ...")],
     out: OutOpt = None,
@@ -98,11 +145,15 @@ def sql(
     """Run a read-only query against the catalog (news.duckdb)."""
     import duckdb
 
-    catalog = Settings.for_dirs(None, out).catalog_path
+    from tasks.tables import register_object_store
+
+    settings = Settings.for_dirs(None, out)
+    catalog = settings.catalog_path
     if not catalog.is_file():
         err.print(f"[red]no catalog at {catalog}[/]: run `newsetl run` first, or pass --out DIR")
         raise typer.Exit(2)
     con = duckdb.connect(str(catalog), read_only=True)
+    register_object_store(con, settings)
     try:
         result = con.execute(query)
         names = [d[0] for d in result.description or []]
@@ -127,6 +178,7 @@ def why(
     import duckdb
 
     from newsetl.why import SHOWN, explain, source_file_of
+    from tasks.tables import register_object_store
 
     settings = Settings.for_dirs(raw, out)
     if not settings.catalog_path.is_file():
@@ -134,6 +186,7 @@ def why(
         raise typer.Exit(2)
     name = source_file_of(source_file, settings)
     con = duckdb.connect(str(settings.catalog_path), read_only=True)
+    register_object_store(con, settings)
     try:
         header, fates = explain(con, name, record_no)
     finally:
@@ -201,7 +254,7 @@ def demo(raw: RawOpt = None, out: OutOpt = None) -> None:
         console.print(f"generated a demo corpus of 2,000 articles in {settings.raw_dir}")
     print_summary(run_flow(settings))
     console.print(f"[bold]example query[/] over {settings.catalog_path}:\n{EXAMPLE_QUERY}")
-    sql(EXAMPLE_QUERY, out=settings.out_dir, fmt=Format.table)
+    sql(EXAMPLE_QUERY, out=str(settings.out_dir), fmt=Format.table)
 
 
 def main() -> None:
@@ -269,11 +322,11 @@ def serve(
 
     console.print(
         f"serving newsetl-ingest/nightly: {settings.schedule_cron} ({settings.schedule_timezone}), "
-        f"{settings.raw_dir.resolve()} -> {settings.out_dir.resolve()}; Ctrl-C stops"
+        f"{settings.raw_dir.resolve()} -> {settings.resolved()}; Ctrl-C stops"
     )
     ingest.serve(
         name="nightly",
         schedule=Cron(settings.schedule_cron, timezone=settings.schedule_timezone),
-        parameters={"raw_dir": str(settings.raw_dir.resolve()), "out_dir": str(settings.out_dir.resolve())},
+        parameters={"raw_dir": str(settings.raw_dir.resolve()), "out_dir": settings.resolved()},
         limit=1,  # one run at a time: a second would only wait for the first's lock on the output directory
     )

@@ -28,7 +28,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEWSETL_", env_nested_delimiter="__", extra="ignore")
 
     raw_dir: Path = Path("data/raw")
-    out_dir: Path = Path("data/processed")
+    # A local directory, or an object-store URL (`s3://bucket/prefix`) the Delta writer writes to itself.
+    out_dir: Path | str = Path("data/processed")
+    # Local work state (staging, plans, Prefect results, the lock, DuckDB's spill files): default
+    # `<out_dir>/_state`, or `data/state/<bucket>/<prefix>` for an object-store output.
+    work_dir: Path | None = None
+    # The catalog file analysts open: default `<out_dir>/news.duckdb`, or `<work_dir>/news.duckdb` for an
+    # object-store output (a DuckDB file cannot live on object storage and be replaced atomically).
+    catalog: Path | None = None
     # A parse task gets at most this many files or bytes: big enough that Prefect's ~5 ms per task is noise,
     # small enough that a retry redoes little and that both cores get work.
     batch_files: int = Field(default=500, ge=1)
@@ -53,6 +60,17 @@ class Settings(BaseSettings):
     entity_chars: int = Field(default=2000, ge=100)
     # DuckDB's working memory for deduplication (it spills to disk beyond): keeps a run's peak flat.
     duckdb_memory_limit: str = "256MB"
+    # Compaction (`newsetl compact`, and a run when files pile up) writes files of about this size: large enough
+    # that a month of articles is one or a few files, small enough that deleting a few replaced articles
+    # (a rewrite of the files holding them) stays cheap.
+    compact_target_bytes: int = Field(default=128 * 1024 * 1024, ge=1024 * 1024)
+    # A run compacts a table once one of its partitions holds this many files below the target size: each
+    # run adds about one file per extract batch and partition, and compacting every run would rewrite the
+    # month being filled every night.
+    compact_min_files: int = Field(default=16, ge=2)
+    # `newsetl compact` deletes files no table version has needed for this many hours: a catalog an analyst
+    # opened before a compaction (or copied) lists the files of its version and reads them until then.
+    vacuum_retention_hours: int = Field(default=168, ge=0)
     # Seconds a run waits for another run on the same output directory to finish before giving up.
     lock_timeout: float = Field(default=600, ge=0)
     # `newsetl watch` starts a run once no dump was added or grew for this many seconds: a file still being
@@ -89,6 +107,12 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {zone!r}: use an IANA name such as 'UTC' or 'Europe/Berlin'") from None
         return zone
 
+    @field_validator("out_dir", mode="before")
+    @classmethod
+    def _local_or_url(cls, out: object) -> object:
+        """A URL stays a string (a Path would fold `s3://` into `s3:/`); anything else is a local path."""
+        return out if isinstance(out, str) and is_url(out) else Path(str(out))
+
     @classmethod
     def for_dirs(cls, raw_dir: str | Path | None = None, out_dir: str | Path | None = None) -> "Settings":
         """Settings from the environment, with the directories given on the command line (when given)."""
@@ -113,12 +137,23 @@ class Settings(BaseSettings):
         return zone_named(self.source_timezones.get(source, "UTC"))
 
     @property
+    def remote(self) -> bool:
+        """The tables live on object storage, not in a local directory."""
+        return isinstance(self.out_dir, str)
+
+    @property
     def catalog_path(self) -> Path:
-        return self.out_dir / "news.duckdb"
+        if self.catalog is not None:
+            return self.catalog
+        return self.state_dir / "news.duckdb" if isinstance(self.out_dir, str) else self.out_dir / "news.duckdb"
 
     @property
     def state_dir(self) -> Path:
         """Work files that make reruns exact: staged batches, pending plans, Prefect's task results."""
+        if self.work_dir is not None:
+            return self.work_dir
+        if isinstance(self.out_dir, str):
+            return Path("data/state") / self.out_dir.split("://", 1)[1].strip("/")
         return self.out_dir / "_state"
 
     @property
@@ -137,5 +172,23 @@ class Settings(BaseSettings):
     def lock_path(self) -> Path:
         return self.state_dir / "run.lock"
 
+    def table_uri(self, name: str) -> str:
+        """Where the Delta writer keeps a table: a local path or an object-store URL."""
+        if isinstance(self.out_dir, str):
+            return f"{self.out_dir.rstrip('/')}/{name}"
+        return str(self.out_dir / name)
+
     def table_path(self, name: str) -> Path:
+        """A table's local directory (local outputs only)."""
+        if isinstance(self.out_dir, str):
+            raise ValueError(f"{self.out_dir} is not a local directory")
         return self.out_dir / name
+
+    def resolved(self) -> str:
+        """The output as an absolute path or a URL, to hand to another process."""
+        return self.out_dir if isinstance(self.out_dir, str) else str(self.out_dir.resolve())
+
+
+def is_url(location: str) -> bool:
+    """`s3://bucket/prefix` and the like, as opposed to a local path."""
+    return re.match(r"[a-z][a-z0-9+.-]*://", location) is not None

@@ -140,7 +140,7 @@ class Run:
 def start_run(settings: Settings) -> Run:
     """Start `newsetl run` on the same directories, with the same environment (and Prefect server)."""
     output = tempfile.TemporaryFile()  # noqa: SIM115  # outlives this function: closed when the run is reported
-    command = [sys.executable, "-m", "newsetl", "run", "--raw", str(settings.raw_dir), "--out", str(settings.out_dir)]
+    command = [sys.executable, "-m", "newsetl", "run", "--raw", str(settings.raw_dir), "--out", settings.resolved()]
     proc = subprocess.Popen(
         command,
         stdin=subprocess.DEVNULL,
@@ -229,9 +229,9 @@ def watch_raw_dir(settings: Settings, once: bool = False, say: Say = stamp) -> i
 
     With `once`, wait until the tree is quiet, run once if it holds any dump, and return that run's exit code.
     """
-    settings = settings.model_copy(
-        update={"raw_dir": settings.raw_dir.resolve(), "out_dir": settings.out_dir.resolve()}
-    )
+    # model_copy does not validate: a local output must stay a Path (a str is an object-store URL).
+    out = settings.out_dir if isinstance(settings.out_dir, str) else settings.out_dir.resolve()
+    settings = settings.model_copy(update={"raw_dir": settings.raw_dir.resolve(), "out_dir": out})
     if not settings.raw_dir.is_dir():
         say(f"raw-dump directory {settings.raw_dir} does not exist: create it or pass --raw DIR")
         return 2

@@ -59,7 +59,7 @@ def write_run(settings: Settings, row: dict[str, Any]) -> None:
 def record_failure(flow: Any, flow_run: Any, state: Any) -> None:
     """Flow hook: a run that failed says so in `runs` (the next run would otherwise call it interrupted)."""
     settings = Settings.for_dirs(flow_run.parameters.get("raw_dir"), flow_run.parameters.get("out_dir"))
-    if not DeltaTable.is_deltatable(str(settings.table_path("runs"))):
+    if not DeltaTable.is_deltatable(settings.table_uri("runs")):
         return  # failed before it could record anything
     table = open_table(settings, "runs")
     finished = datetime.now(UTC).isoformat()

@@ -22,14 +22,15 @@ WRITER = WriterProperties(compression="ZSTD")
 def ensure_tables(settings: Settings) -> None:
     """Create every missing table with its declared schema, so readers never see a table without columns."""
     for name, schema in TABLES.items():
-        path = settings.table_path(name)
-        if not DeltaTable.is_deltatable(str(path)):
-            path.mkdir(parents=True, exist_ok=True)
-            DeltaTable.create(str(path), schema, mode="ignore", partition_by=PARTITIONS.get(name))
+        uri = settings.table_uri(name)
+        if not DeltaTable.is_deltatable(uri):
+            if not settings.remote:
+                settings.table_path(name).mkdir(parents=True, exist_ok=True)
+            DeltaTable.create(uri, schema, mode="ignore", partition_by=PARTITIONS.get(name))
 
 
 def open_table(settings: Settings, name: str) -> DeltaTable:
-    return DeltaTable(str(settings.table_path(name)))
+    return DeltaTable(settings.table_uri(name))
 
 
 def committed_version(table: DeltaTable) -> int:
@@ -92,13 +93,25 @@ def table_sql(settings: Settings, name: str) -> str:
 
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     """A private in-memory DuckDB with a memory cap (it spills to disk past it) instead of 80 % of the RAM."""
-    return duckdb.connect(
+    con = duckdb.connect(
         config={
             "memory_limit": settings.duckdb_memory_limit,
             "temp_directory": str(settings.state_dir / "duckdb-tmp"),
             "preserve_insertion_order": False,
         }
     )
+    register_object_store(con, settings)
+    return con
+
+
+def register_object_store(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Let DuckDB read an object-store output (s3://…) through an fsspec filesystem (s3fs, credentials and
+    endpoint from the standard AWS_* variables): its own httpfs extension would be downloaded on first use.
+    A local output is read by DuckDB directly, as always."""
+    if isinstance(settings.out_dir, str):
+        import fsspec  # imported late: only object-store outputs need it (pip install newsetl[s3])
+
+        con.register_filesystem(fsspec.filesystem(settings.out_dir.split("://", 1)[0]))
 
 
 def query(settings: Settings, sql: str, **tables: pa.Table) -> pa.Table:
