@@ -30,23 +30,24 @@ from newsetl.devserver import prefect_server  # noqa: E402
 from newsetl.generate import SOURCE_TIMEZONES  # noqa: E402
 
 
-def tree_rss_kib(pid: int) -> int:
-    """Resident memory of a process and all its descendants (the extract workers are child processes)."""
-    total, todo = 0, [pid]
+def tree_rss_kib(pid: int) -> dict[int, int]:
+    """Resident memory of a process and each of its descendants (the extract workers are child processes)."""
+    found, todo = {}, [pid]
     while todo:
         p = todo.pop()
         try:
             status = Path(f"/proc/{p}/status").read_text()
-            total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+            found[p] = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
             for task_dir in Path(f"/proc/{p}/task").iterdir():
                 todo += [int(c) for c in (task_dir / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError, StopIteration):
             continue
-    return total
+    return found
 
 
-def timed_run(env: dict[str, str], raw: Path, out: Path) -> tuple[float, int]:
-    """Run `newsetl run`; returns seconds and the peak of its process tree's summed RSS, sampled every 20 ms."""
+def timed_run(env: dict[str, str], raw: Path, out: Path) -> tuple[float, int, list[int]]:
+    """Run `newsetl run`; returns seconds, the peak of its process tree's summed RSS (sampled every 20 ms) and
+    the peak of each process (KiB, largest first)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "newsetl", "run", "--raw", str(raw), "--out", str(out)],
@@ -56,18 +57,23 @@ def timed_run(env: dict[str, str], raw: Path, out: Path) -> tuple[float, int]:
         cwd=ROOT,
     )
     peak = 0
+    each: dict[int, int] = defaultdict(int)
     while proc.poll() is None:
-        peak = max(peak, tree_rss_kib(proc.pid))
+        sample = tree_rss_kib(proc.pid)
+        peak = max(peak, sum(sample.values()))
+        for p, kib in sample.items():
+            each[p] = max(each[p], kib)
         time.sleep(0.02)
     seconds = time.perf_counter() - start
     output = proc.stdout.read().decode() if proc.stdout else ""
     if proc.returncode:
         raise SystemExit(f"newsetl run failed:\n{output[-5000:]}")
-    return seconds, peak
+    return seconds, peak, sorted(each.values(), reverse=True)
 
 
-async def stage_seconds(env: dict[str, str], run_id: str) -> dict[str, float]:
-    """Seconds spent in each task of the flow run, summed over mapped runs, from the Prefect API."""
+async def stage_seconds(env: dict[str, str], run_id: str) -> tuple[dict[str, float], float]:
+    """Seconds spent in each task of the flow run, summed over mapped runs, from the Prefect API; and the
+    orchestration overhead: the share of the flow run's time when no task was running."""
     import os
 
     os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]
@@ -76,10 +82,20 @@ async def stage_seconds(env: dict[str, str], run_id: str) -> dict[str, float]:
 
     async with get_client() as client:
         runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(run_id)])))
+        flow = await client.read_flow_run(UUID(run_id))
     stages: dict[str, float] = defaultdict(float)
+    spans = []
     for tr in runs:
         stages[tr.task_key.rsplit("-", 1)[0] if tr.task_key else tr.name] += tr.total_run_time.total_seconds()
-    return dict(stages)
+        if tr.start_time and tr.end_time:
+            spans.append((tr.start_time.timestamp(), tr.end_time.timestamp()))
+    covered, reach = 0.0, 0.0
+    for start, end in sorted(spans):  # the union of the task runs' intervals
+        if end > reach:
+            covered += end - max(start, reach)
+            reach = end
+    total = flow.total_run_time.total_seconds()
+    return dict(stages), (total - covered) / total if total else 0.0
 
 
 def floor_seconds(raw: Path, out: Path, scratch: Path) -> float:
@@ -118,14 +134,14 @@ def main() -> None:
                     cwd=ROOT,
                 )
             generated = time.perf_counter() - start
-            seconds, peak_kib = timed_run(env, raw, out)
+            seconds, peak_kib, each_kib = timed_run(env, raw, out)
             con = duckdb.connect(str(out / "news.duckdb"), read_only=True)
             run_id, records, run_seconds = con.sql("SELECT run_id, records, seconds FROM runs").fetchall()[0]
             raw_mb = con.sql("SELECT sum(bytes) / 1e6 FROM files").fetchall()[0][0]
             con.close()
-            stages = asyncio.run(stage_seconds(env, run_id))
+            stages, untasked = asyncio.run(stage_seconds(env, run_id))
             floor = floor_seconds(raw, out, args.workdir)
-            rerun_seconds, _ = timed_run(env, raw, out)
+            rerun_seconds, _, _ = timed_run(env, raw, out)
             results.append(
                 {
                     "articles": n,
@@ -138,6 +154,8 @@ def main() -> None:
                     "records_per_s_flow": round(records / run_seconds),
                     "records_per_s_cli": round(records / seconds),
                     "peak_rss_mb": round(peak_kib / 1024),
+                    "peak_rss_mb_per_process": [round(k / 1024) for k in each_kib[:4]],
+                    "flow_time_outside_tasks": f"{untasked:.1%}",
                     "floor_s": round(floor, 2),
                     "ratio_to_floor": round(run_seconds / floor, 1),
                     "rerun_nothing_new_s": round(rerun_seconds, 1),
@@ -146,14 +164,16 @@ def main() -> None:
             )
             print(json.dumps(results[-1], indent=1), flush=True)
     print(
-        "\n| articles | entities | records | raw MB | flow s | records/s | peak RSS MB | floor s | x floor | rerun s |"
+        "\n| articles | entities | records | raw MB | flow s | records/s | peak RSS MB (largest processes) | floor s "
+        "| x floor | outside tasks | rerun s |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         print(
             f"| {r['articles']} | {'on' if r['entities'] else 'off'} | {r['records']} | {r['raw_mb']} | "
             f"{r['flow_s']} | {r['records_per_s_flow']} | "
-            f"{r['peak_rss_mb']} | {r['floor_s']} | {r['ratio_to_floor']} | {r['rerun_nothing_new_s']} |"
+            f"{r['peak_rss_mb']} ({', '.join(map(str, r['peak_rss_mb_per_process']))}) | {r['floor_s']} | "
+            f"{r['ratio_to_floor']} | {r['flow_time_outside_tasks']} | {r['rerun_nothing_new_s']} |"
         )
 
 

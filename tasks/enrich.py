@@ -415,6 +415,40 @@ _entities = entities  # enrich_batch's `entities` flag hides the function inside
 # ------------------------------------------------------------------------------------------------- batch
 
 
+def describe(
+    title: str, body: str, title_words: Words | None = None, body_words: Words | None = None
+) -> dict[str, Any]:
+    """An article's language, dateline and keywords; `title_words` and `body_words` are its tokens_and_joins
+    when the caller has them (the extract step shingles the same tokens)."""
+    if title_words is None:
+        title_words = tokens_and_joins(title)
+    if body_words is None:
+        body_words = tokens_and_joins(body)
+    return {
+        "language": language(title, body, body_words[0]),
+        "dateline": dateline(body),
+        "keywords": [{"keyword": k, "score": s} for k, s in keywords_of(title_words, body_words)],
+        "entities": [],
+    }
+
+
+def add_entities(
+    rows: list[dict[str, Any]],
+    titles: list[str],
+    bodies: list[str],
+    captions: Sequence[Sequence[str]] | None = None,
+    ner_chars: int = NER_CHARS,
+) -> None:
+    """Fill the `entities` of described articles. Only English articles (and those too short to tell, which are
+    rare and cheap) go to NER: the model is English and finds nonsense names in other languages."""
+    english = [i for i, row in enumerate(rows) if row["language"] in ("en", None)]
+    pictured = captions or [()] * len(titles)
+    texts = [ner_text(titles[i], bodies[i], ner_chars, pictured[i]) for i in english]
+    found = _entities(texts, ner_chars)
+    for i, names in zip(english, found, strict=True):
+        rows[i]["entities"] = [{"entity": n, "label": label, "mentions": c} for n, label, c in names]
+
+
 def enrich_batch(
     titles: list[str],
     bodies: list[str],
@@ -422,32 +456,12 @@ def enrich_batch(
     captions: Sequence[Sequence[str]] | None = None,
     entities: bool = True,
     ner_chars: int = NER_CHARS,
-    tokenized: Sequence[tuple[Words, Words]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Enrichment of each article: language, dateline, keywords and entities. `tokenized` holds each article's
-    tokens_and_joins(title) and tokens_and_joins(body) when the caller has them.
-
-    Only English articles (and those too short to tell, which are rare and cheap) go to NER: the model is
-    English and finds nonsense names in other languages. `entities=False` skips NER, the costly part.
-    """
+    """Enrichment of each article: language, dateline, keywords and entities (`entities=False` skips NER, the
+    costly part)."""
     if len(titles) != len(bodies):
         raise ValueError(f"{len(titles)} titles but {len(bodies)} bodies: give one title per body")
-    if tokenized is None:
-        tokenized = [(tokens_and_joins(t), tokens_and_joins(b)) for t, b in zip(titles, bodies, strict=True)]
-    rows = [
-        {
-            "language": language(title, body, body_words[0]),
-            "dateline": dateline(body),
-            "keywords": [{"keyword": k, "score": s} for k, s in keywords_of(title_words, body_words)],
-            "entities": [],
-        }
-        for title, body, (title_words, body_words) in zip(titles, bodies, tokenized, strict=True)
-    ]
+    rows = [describe(title, body) for title, body in zip(titles, bodies, strict=True)]
     if entities:
-        english = [i for i, row in enumerate(rows) if row["language"] in ("en", None)]
-        pictured = captions or [()] * len(titles)
-        texts = [ner_text(titles[i], bodies[i], ner_chars, pictured[i]) for i in english]
-        found = _entities(texts, ner_chars)
-        for i, names in zip(english, found, strict=True):
-            rows[i]["entities"] = [{"entity": n, "label": label, "mentions": c} for n, label, c in names]
+        add_entities(rows, titles, bodies, captions, ner_chars)
     return rows

@@ -57,29 +57,21 @@ def extract_file(f: DumpFile, settings: Settings) -> Iterator[CleanRecord | Reje
 
 
 def finish_rows(rows: list[dict[str, Any]], settings: Settings) -> None:
-    """Add what is computed a batch of articles at a time: MinHash signature and LSH band keys, language,
-    dateline, keywords, entities (the entity model is fastest on batches)."""
-    from tasks.enrich import enrich_batch  # imported late: spaCy takes seconds to import
+    """Add what is computed from an article's text: language, dateline, keywords and the MinHash signature and
+    LSH band keys from one tokenisation, then entities a batch at a time (the model is fastest on batches)."""
+    from tasks.enrich import add_entities, describe  # imported late: spaCy takes seconds to import
 
-    titles = [r["title"] for r in rows]
-    bodies = [r["body"] for r in rows]
-    captions = [r["captions"] for r in rows]
-    # One tokenisation of each text serves its keywords, its language check and its shingles.
-    tokenized = [(tokens_and_joins(t), tokens_and_joins(b)) for t, b in zip(titles, bodies, strict=True)]
-    extras = enrich_batch(
-        titles,
-        bodies,
-        captions=captions,
-        entities=settings.entities,
-        ner_chars=settings.entity_chars,
-        tokenized=tokenized,
-    )
-    for row, extra, (title_words, body_words) in zip(rows, extras, tokenized, strict=True):
-        row.update(extra)
+    for row in rows:
+        title_words, body_words = tokens_and_joins(row["title"]), tokens_and_joins(row["body"])
+        row.update(describe(row["title"], row["body"], title_words, body_words))
         # The tokens of title + "\n\n" + body (article_text) are those of the title, then the body's.
         minhash = signature(shingles_of_tokens(title_words[0] + body_words[0]))
         row["bands"] = band_keys(minhash)
         row["minhash"] = minhash.astype("<u4").tobytes()
+    if settings.entities:
+        titles = [r["title"] for r in rows]
+        bodies = [r["body"] for r in rows]
+        add_entities(rows, titles, bodies, [r["captions"] for r in rows], settings.entity_chars)
 
 
 class _Staged:
