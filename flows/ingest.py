@@ -4,8 +4,8 @@ from typing import Any
 
 from prefect import flow, unmapped
 from prefect.runtime import flow_run
-from prefect.task_runners import ProcessPoolTaskRunner
 
+from flows.runners import task_runner_for
 from newsetl.settings import Settings
 from tasks.catalog import build_catalog
 from tasks.dedupe import plan_publish
@@ -16,11 +16,11 @@ from tasks.report import DISCOVERED, EXTRACTED, PUBLISHED, Progress, report_qual
 from tasks.runs import finish_run, record_failure, run_lock, start_run
 
 
-# Extract batches are CPU-bound Python: processes, not threads, use every core (one per core by default;
-# PREFECT_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS sets another number).
+# The task runner is chosen from the environment when this module is imported, so a deployment's worker or
+# `newsetl serve` follows NEWSETL_DASK_ADDRESS / NEWSETL_WORKERS; `newsetl run` applies its own options.
 @flow(
     name="newsetl-ingest",
-    task_runner=ProcessPoolTaskRunner(),  # type: ignore[arg-type]  # Prefect 3.9's annotation is too narrow
+    task_runner=task_runner_for(Settings()),
     on_failure=[record_failure],
 )
 def ingest(raw_dir: str | None = None, out_dir: str | None = None) -> dict[str, Any]:
