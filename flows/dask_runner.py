@@ -12,7 +12,7 @@ class SchedulerUnreachable(ConnectionError):
 
 
 class NewsetlDaskTaskRunner(DaskTaskRunner):
-    """`DaskTaskRunner`; pass `client_kwargs={"timeout": CONNECT_TIMEOUT}` with an address."""
+    """Prefect's `DaskTaskRunner`, whose failure to reach the scheduler names the setting to fix."""
 
     @property
     def client(self) -> PrefectDaskClient:
