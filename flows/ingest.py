@@ -5,8 +5,8 @@ from typing import Any
 
 from prefect import flow, unmapped
 from prefect.runtime import flow_run
-from prefect.task_runners import ProcessPoolTaskRunner
 
+from flows.runners import task_runner_for
 from newsetl.settings import Settings
 from tasks.catalog import build_catalog
 from tasks.compact import compact_tables
@@ -18,11 +18,11 @@ from tasks.report import DISCOVERED, EXTRACTED, PUBLISHED, Progress, report_qual
 from tasks.runs import finish_run, record_failure, run_lock, start_run
 
 
-# Extract batches are CPU-bound Python: processes, not threads, use every core (one per core by default;
-# PREFECT_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS sets another number).
+# The task runner is chosen from the environment when this module is imported, so a deployment's worker or
+# `newsetl serve` follows NEWSETL_DASK_ADDRESS / NEWSETL_WORKERS; `newsetl run` applies its own options.
 @flow(
     name="newsetl-ingest",
-    task_runner=ProcessPoolTaskRunner(),  # type: ignore[arg-type]  # Prefect 3.9's annotation is too narrow
+    task_runner=task_runner_for(Settings()),
     on_failure=[record_failure],
 )
 def ingest(raw_dir: str | None = None, out_dir: str | None = None) -> dict[str, Any]:
@@ -44,7 +44,10 @@ def ingest(raw_dir: str | None = None, out_dir: str | None = None) -> dict[str, 
             extract = extract_batch.with_options(result_storage=result_storage(settings))
             # Two batches per worker at least: one slow batch does not leave the other workers idle at the end.
             batches = make_batches(
-                found.new, settings.batch_files, settings.batch_bytes, parts=2 * (os.cpu_count() or 1)
+                found.new,
+                settings.batch_files,
+                settings.batch_bytes,
+                parts=2 * (settings.workers or os.cpu_count() or 1),
             )
             staged = staged_dirs(extract.map(batches, unmapped(settings)), batches, progress)
             progress.update(EXTRACTED, "planning what to publish")

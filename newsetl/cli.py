@@ -65,10 +65,12 @@ def prefect_api() -> Iterator[None]:
 def run_flow(settings: Settings) -> dict[str, Any]:
     """Run the Prefect flow; exit non-zero with an actionable message when the run fails."""
     from flows.ingest import ingest  # imported late: Prefect takes a second to import
+    from flows.runners import task_runner_for
 
     try:
         with prefect_api():
-            return ingest(raw_dir=str(settings.raw_dir.resolve()), out_dir=settings.resolved())
+            flow = ingest.with_options(task_runner=task_runner_for(settings))
+            return flow(raw_dir=str(settings.raw_dir.resolve()), out_dir=settings.resolved())
     except Exception as exc:  # the run failed: say what broke, not a traceback
         err.print(f"[bold red]newsetl run failed:[/] {type(exc).__name__}: {exc}")
         err.print("Nothing half-done is published: fix the cause above and run again; finished batches are not redone.")
@@ -85,9 +87,29 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 @app.command()
-def run(raw: RawOpt = None, out: OutOpt = None) -> None:
-    """Ingest every new dump under the raw directory and publish the tables and news.duckdb."""
-    settings = Settings.for_dirs(raw, out)
+def run(
+    raw: RawOpt = None,
+    out: OutOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Extract on a local Dask cluster of N worker processes (NEWSETL_WORKERS)."),
+    ] = None,
+    dask_address: Annotated[
+        str | None,
+        typer.Option(help="Extract on the Dask cluster of this scheduler, tcp://host:8786 (NEWSETL_DASK_ADDRESS)."),
+    ] = None,
+) -> None:
+    """Ingest every new dump under the raw directory and publish the tables and news.duckdb. Extract batches run
+    in a process pool, one per core, unless --workers or --dask-address (or their settings) say otherwise."""
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings.for_dirs(raw, out)
+        if workers or dask_address:  # an option on the command line replaces both settings
+            settings = Settings(**(settings.model_dump() | {"workers": workers, "dask_address": dask_address}))
+    except ValidationError as exc:
+        err.print(f"[red]bad settings:[/] {exc.errors()[0]['msg']}")
+        raise typer.Exit(2) from None
     print_summary(run_flow(settings))
     console.print(f'catalog: {settings.catalog_path}  (try: newsetl sql "SELECT count(*) FROM articles")')
 

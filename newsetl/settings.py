@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
@@ -82,10 +82,26 @@ class Settings(BaseSettings):
     # unless a dump arrives first: a broken output directory is not hammered, a fix is picked up soon.
     watch_retry: float = Field(default=30.0, gt=0)
 
+    # Where extract batches run. Neither: a process pool on this machine, one process per core. `workers`: a
+    # local Dask cluster of that many single-threaded worker processes. `dask_address`: the scheduler of a
+    # running Dask cluster (`tcp://host:8786`), whose workers must run this same code and reach the raw and
+    # output directories at the same paths. Both at once is an error: there is no precedence to remember.
+    dask_address: str | None = None
+    workers: int | None = Field(default=None, ge=1)
+
     # When the deployed flow runs by itself (prefect.yaml's `nightly`, `newsetl serve`): a 5-field cron line,
     # read in `schedule_timezone` (an IANA name), so 02:00 stays 02:00 local time across daylight saving time.
     schedule_cron: str = "0 2 * * *"
     schedule_timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _one_runner(self) -> "Settings":
+        if self.dask_address and self.workers:
+            raise ValueError(
+                f"both a Dask scheduler ({self.dask_address}) and a local cluster of {self.workers} workers are set: "
+                "choose one (NEWSETL_DASK_ADDRESS / --dask-address, or NEWSETL_WORKERS / --workers)"
+            )
+        return self
 
     @field_validator("schedule_cron")
     @classmethod

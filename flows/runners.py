@@ -1,0 +1,27 @@
+"""Where the flow's extract batches run: a process pool here, a local Dask cluster, or a Dask cluster elsewhere."""
+
+import logging
+from typing import Any
+
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
+
+from newsetl.settings import Settings
+
+
+def task_runner_for(settings: Settings) -> TaskRunner[Any]:
+    """The task runner the settings ask for (see `Settings.dask_address` and `Settings.workers`)."""
+    if not (settings.dask_address or settings.workers):
+        # Extract batches are CPU-bound Python: processes, not threads, use every core (one per core by
+        # default; PREFECT_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS sets another number).
+        return ProcessPoolTaskRunner()
+    # Imported late: distributed takes a second or two to import, which a run on the process pool need not pay.
+    from flows.dask_runner import CONNECT_TIMEOUT, NewsetlDaskTaskRunner
+
+    # Dask logs every cluster start, worker and connection at INFO: dozens of lines around the run's own.
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    if settings.dask_address:
+        return NewsetlDaskTaskRunner(address=settings.dask_address, client_kwargs={"timeout": CONNECT_TIMEOUT})
+    # One thread per worker process: extraction holds the GIL. The dashboard takes a free port (Prefect logs
+    # its link), so two runs on one machine do not fight over 8787.
+    cluster = {"n_workers": settings.workers, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0"}
+    return NewsetlDaskTaskRunner(cluster_kwargs=cluster)
