@@ -164,4 +164,8 @@ def duckdb_type(t: pa.DataType) -> str:
         return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
     if pa.types.is_list(t):
         return duckdb_type(t.value_type) + "[]"
+    if pa.types.is_struct(t):
+        return "STRUCT(" + ", ".join(f"{f.name} {duckdb_type(f.type)}" for f in t) + ")"
+    if pa.types.is_binary(t) or pa.types.is_fixed_size_binary(t):
+        return "BLOB"
     raise TypeError(f"no DuckDB type for {t}")

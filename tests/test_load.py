@@ -40,3 +40,11 @@ def test_replaying_a_committed_plan_changes_nothing(tmp_path: Path) -> None:
     before = {t: rows(settings, f"SELECT * FROM {{{t}}} ORDER BY ALL") for t in tables}
     apply_plan(copy, settings)  # as a rerun would, had the process died before discarding the plan
     assert {t: rows(settings, f"SELECT * FROM {{{t}}} ORDER BY ALL") for t in tables} == before
+
+
+def test_a_run_of_only_broken_files_quarantines_them_and_publishes_nothing(tmp_path: Path) -> None:
+    """No staged record at all: the plan's empty relation must still have every staged column's type."""
+    settings = Settings(raw_dir=tmp_path / "raw", out_dir=tmp_path / "out")
+    ingest_without_prefect(settings, {"junk.txt": "\x00\x01\x02 not a dump \x00" * 50}, 1)
+    assert rows(settings, "SELECT count(*) AS n FROM {articles}") == [{"n": 0}]
+    assert [r["source_file"] for r in rows(settings, "SELECT source_file FROM {quarantine}")] == ["site/junk.txt"]
