@@ -1,33 +1,36 @@
 """The ingestion flow: discover new dumps, extract them in batches, deduplicate, publish, catalog."""
 
-import os
 from typing import Any
 
-from prefect import flow, unmapped
+from prefect import flow, get_run_logger, unmapped
 from prefect.runtime import flow_run
 
-from flows.runners import task_runner_for
+from flows.runners import runner_name, task_runner_for
 from newsetl.settings import Settings
 from tasks.catalog import build_catalog
 from tasks.compact import compact_tables
 from tasks.dedupe import plan_publish
-from tasks.discover import discover_files, make_batches
+from tasks.discover import batches_for, discover_files
 from tasks.extract import extract_batch, result_storage
 from tasks.load import publish_plan, recover_pending
 from tasks.report import DISCOVERED, EXTRACTED, PUBLISHED, Progress, report_quality, staged_dirs
 from tasks.runs import finish_run, record_failure, run_lock, start_run
 
 
-# The task runner is chosen from the environment when this module is imported, so a deployment's worker or
-# `newsetl serve` follows NEWSETL_DASK_ADDRESS / NEWSETL_WORKERS; `newsetl run` applies its own options.
-@flow(
-    name="newsetl-ingest",
-    task_runner=task_runner_for(Settings()),
-    on_failure=[record_failure],
-)
-def ingest(raw_dir: str | None = None, out_dir: str | None = None) -> dict[str, Any]:
-    """Ingest every dump under the raw root that no run has ingested yet, and publish the tables."""
+@flow(name="newsetl-ingest", on_failure=[record_failure])
+def ingest(
+    raw_dir: str | None = None,
+    out_dir: str | None = None,
+    workers: int | None = None,
+    dask_address: str | None = None,
+) -> dict[str, Any]:
+    """Ingest every dump under the raw root that no run has ingested yet, and publish the tables.
+
+    `workers` / `dask_address` (or NEWSETL_WORKERS / NEWSETL_DASK_ADDRESS) send the extract batches to a local
+    Dask cluster or to a running one; by default they run in a pool of processes, one per core."""
     settings = Settings.for_dirs(raw_dir, out_dir)
+    if workers or dask_address:  # given to the run, they replace both settings
+        settings = settings.model_copy(update={"workers": workers, "dask_address": dask_address})
     run_id = str(flow_run.id)
     progress = Progress(settings)
     with run_lock(settings):
@@ -42,14 +45,14 @@ def ingest(raw_dir: str | None = None, out_dir: str | None = None) -> dict[str, 
         }
         if found.new:
             extract = extract_batch.with_options(result_storage=result_storage(settings))
-            # Two batches per worker at least: one slow batch does not leave the other workers idle at the end.
-            batches = make_batches(
-                found.new,
-                settings.batch_files,
-                settings.batch_bytes,
-                parts=2 * (settings.workers or os.cpu_count() or 1),
-            )
-            staged = staged_dirs(extract.map(batches, unmapped(settings)), batches, progress)
+            batches = batches_for(found.new, settings)
+            # The batches get their own pool of worker processes (or Dask cluster), closed once they are staged:
+            # the workers' memory is given back before the plan, and the flow's other tasks run in-process.
+            get_run_logger().info("extracting %d batch(es) on %s", len(batches), runner_name(settings))
+            with task_runner_for(settings) as runner:
+                # (The ignore: Prefect 3.9 types `map` for tasks that may return a coroutine.)
+                futures = runner.map(extract, {"batch": batches, "settings": unmapped(settings)})  # type: ignore[arg-type]
+                staged = staged_dirs(futures, batches, progress)
             progress.update(EXTRACTED, "planning what to publish")
             plan = plan_publish(staged, settings, run_id)
             counts |= publish_plan(plan, settings)

@@ -1,6 +1,7 @@
 """Where the flow's extract batches run: a process pool here, a local Dask cluster, or a Dask cluster elsewhere."""
 
 import logging
+import os
 from typing import Any
 
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
@@ -25,3 +26,12 @@ def task_runner_for(settings: Settings) -> TaskRunner[Any]:
     # its link), so two runs on one machine do not fight over 8787.
     cluster = {"n_workers": settings.workers, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0"}
     return NewsetlDaskTaskRunner(cluster_kwargs=cluster)
+
+
+def runner_name(settings: Settings) -> str:
+    """Where the extract batches run, in words for the run's log."""
+    if settings.dask_address:
+        return f"the Dask cluster at {settings.dask_address}"
+    if settings.workers:
+        return f"a local Dask cluster of {settings.workers} worker processes"
+    return f"a pool of {os.cpu_count() or 1} processes"

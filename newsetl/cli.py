@@ -65,12 +65,15 @@ def prefect_api() -> Iterator[None]:
 def run_flow(settings: Settings) -> dict[str, Any]:
     """Run the Prefect flow; exit non-zero with an actionable message when the run fails."""
     from flows.ingest import ingest  # imported late: Prefect takes a second to import
-    from flows.runners import task_runner_for
 
     try:
         with prefect_api():
-            flow = ingest.with_options(task_runner=task_runner_for(settings))
-            return flow(raw_dir=str(settings.raw_dir.resolve()), out_dir=settings.resolved())
+            return ingest(
+                raw_dir=str(settings.raw_dir.resolve()),
+                out_dir=settings.resolved(),
+                workers=settings.workers,
+                dask_address=settings.dask_address,
+            )
     except Exception as exc:  # the run failed: say what broke, not a traceback
         err.print(f"[bold red]newsetl run failed:[/] {type(exc).__name__}: {exc}")
         err.print("Nothing half-done is published: fix the cause above and run again; finished batches are not redone.")

@@ -39,7 +39,7 @@ from newsetl.schemas import (
 from newsetl.settings import Settings
 from tasks.article import article_text, strip_learned
 from tasks.furniture import counts_table, learned_lines
-from tasks.near import ESTIMATE_MARGIN, Fingerprint, estimated_similarity, signature, similar_prints
+from tasks.near import ESTIMATE_MARGIN, PERMUTATIONS, Fingerprint, estimated_similarity, signature, similar_prints
 from tasks.tables import (
     committed_seq,
     connect,
@@ -265,19 +265,43 @@ def history_texts(con: duckdb.DuckDBPyConnection, nodes: set[str], settings: Set
     return {f"h{aid}": article_text(title, body) for aid, title, body in found}
 
 
+def run_signatures(finals: list[Path], nodes: set[str]) -> tuple[dict[str, int], npt.NDArray[np.uint32]]:
+    """The MinHash signatures of this run's nodes, as rows of one matrix (40 MB per 100,000), and their rows."""
+    positions = pa.array(sorted(int(n[1:]) for n in nodes if n[0] == "r"), pa.int64())
+    rows: dict[str, int] = {}
+    parts = []
+    for path in finals:
+        t = pq.read_table(path, columns=["pos", "minhash"])
+        t = t.filter(pc.is_in(t.column("pos"), value_set=positions))
+        column = t.column("minhash").combine_chunks()
+        if not len(column):
+            continue
+        # A fixed-size binary column is one buffer of its values, back to back.
+        words = np.frombuffer(column.buffers()[1], dtype="<u4")
+        parts.append(words[column.offset * PERMUTATIONS :][: len(column) * PERMUTATIONS].reshape(-1, PERMUTATIONS))
+        base = len(rows)
+        rows.update((f"r{p}", base + i) for i, p in enumerate(t.column("pos").to_pylist()))
+    matrix = np.concatenate(parts) if parts else np.empty((0, PERMUTATIONS), np.uint32)
+    return rows, matrix
+
+
 def likely_pairs(
-    pairs: list[tuple[str, str]], signatures: dict[str, npt.NDArray[np.uint32]], threshold: float
-) -> list[tuple[str, str]]:
-    """The candidate pairs whose MinHash estimate is within ESTIMATE_MARGIN of the threshold (see near.py)."""
-    known = [(a, b) for a, b in pairs if a in signatures and b in signatures]
-    kept: list[tuple[str, str]] = []
-    for start in range(0, len(known), 50_000):  # 50k pairs x 2 x 400 bytes at a time
-        chunk = known[start : start + 50_000]
-        left = np.stack([signatures[a] for a, _ in chunk])
-        right = np.stack([signatures[b] for _, b in chunk])
+    con: duckdb.DuckDBPyConnection, rows: dict[str, int], signatures: npt.NDArray[np.uint32], threshold: float
+) -> tuple[int, list[tuple[str, str]]]:
+    """The number of candidate pairs, and those whose MinHash estimate is within ESTIMATE_MARGIN of the
+    threshold (see near.py); read 50,000 pairs at a time."""
+    result = con.execute("SELECT a, b FROM pairs")
+    total, kept = 0, []
+    while chunk := result.fetchmany(50_000):
+        total += len(chunk)
+        known = [(a, b) for a, b in chunk if a in rows and b in rows]
+        if not known:
+            continue
+        left = signatures[[rows[a] for a, _ in known]]
+        right = signatures[[rows[b] for _, b in known]]
         close = estimated_similarity(left, right) >= threshold - ESTIMATE_MARGIN
-        kept += [pair for pair, ok in zip(chunk, close.tolist(), strict=True) if ok]
-    return kept
+        kept += [pair for pair, ok in zip(known, close.tolist(), strict=True) if ok]
+    return total, kept
 
 
 def decide_near(
@@ -291,19 +315,20 @@ def decide_near(
     early as its first version); one that is similar enough to an already kept text becomes a near copy of the
     most similar of them (the earliest on a tie), else it is kept. So the earliest published copy of a story is
     the article, whichever run brought it."""
-    pairs: list[tuple[str, str]] = con.execute("SELECT a, b FROM pairs").fetchall()
     empty = pa.table({"node": pa.array([], pa.string()), "target": pa.array([], pa.string()),
                       "similarity": pa.array([], pa.float64())})  # fmt: skip
-    if not pairs:
+    involved = {n for (n,) in con.execute("SELECT a FROM pairs UNION SELECT b FROM pairs").fetchall()}
+    if not involved:
         return empty, {}
-    involved = {n for pair in pairs for n in pair}
     # History nodes have no stored signature: their texts are read and fingerprinted (few: only candidates).
     prints = {n: Fingerprint.of(t) for n, t in history_texts(con, involved, settings).items()}
-    signatures = {n: signature(p.shingles) for n, p in prints.items()}
-    signatures |= {
-        n: np.frombuffer(r["minhash"], dtype="<u4") for n, r in run_columns(finals, involved, ["minhash"]).items()
-    }
-    likely = likely_pairs(pairs, signatures, settings.near_threshold)
+    rows, signatures = run_signatures(finals, involved)
+    if prints:
+        base = len(rows)
+        rows.update((n, base + i) for i, n in enumerate(prints))
+        signatures = np.concatenate([signatures, np.stack([signature(p.shingles) for p in prints.values()])])
+    candidates, likely = likely_pairs(con, rows, signatures, settings.near_threshold)
+    del rows, signatures
     wanted = {n for pair in likely for n in pair} - prints.keys()
     prints |= {n: Fingerprint.of(article_text(r["title"], r["body"]))
                for n, r in run_columns(finals, wanted, ["title", "body"]).items()}  # fmt: skip
@@ -313,7 +338,7 @@ def decide_near(
         if is_near:
             edges.setdefault(a, {})[b] = similarity
             edges.setdefault(b, {})[a] = similarity
-    counts = {"candidates": len(pairs), "likely": len(likely), "near": sum(map(len, edges.values())) // 2}
+    counts = {"candidates": candidates, "likely": len(likely), "near": sum(map(len, edges.values())) // 2}
     if not edges:
         return empty, counts
     listed = sql_list(edges)

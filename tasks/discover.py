@@ -143,6 +143,13 @@ def make_batches(files: list[DumpFile], max_files: int, max_bytes: int, parts: i
     return batches
 
 
+def batches_for(files: list[DumpFile], settings: Settings) -> list[list[DumpFile]]:
+    """The extract batches of a run: two per worker at least, so one slow batch does not leave the other
+    workers idle at the end."""
+    workers = settings.workers or os.cpu_count() or 1
+    return make_batches(files, settings.batch_files, settings.batch_bytes, parts=2 * workers)
+
+
 @task(name="discover-files", retries=2, retry_delay_seconds=[1, 5])
 def discover_files(settings: Settings) -> Discovery:
     """Find dump files whose content (by SHA-256) no earlier run ingested."""

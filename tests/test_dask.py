@@ -29,7 +29,7 @@ def test_a_local_dask_cluster_publishes_the_tables_of_the_default_run(
     dead = f"tcp://127.0.0.1:{free_port()}"
     logged = {**env, "NEWSETL_DASK_ADDRESS": dead, "PREFECT_LOGGING_LEVEL": "INFO"}
     done = run_newsetl(logged, "run", "--raw", str(raw), "--out", str(dask), "--workers", "2")
-    assert "Creating a new Dask cluster" in done.stderr, done.stderr[-3000:]
+    assert "on a local Dask cluster of 2 worker processes" in done.stderr, done.stderr[-3000:]
     assert " WARNING " not in done.stderr, done.stderr[-3000:]
     assert table_snapshot(dask) == table_snapshot(default)
 
@@ -71,8 +71,14 @@ def test_the_settings_choose_the_task_runner() -> None:
 
 
 def test_a_deployment_takes_the_task_runner_from_the_environment() -> None:
-    """prefect.yaml's worker and `newsetl serve` import the flow: its runner follows NEWSETL_WORKERS."""
-    code = "from flows.ingest import ingest as f; print(type(f.task_runner).__name__, f.task_runner.cluster_kwargs)"
+    """prefect.yaml's worker and `newsetl serve` run the flow with the environment's settings; the flow takes
+    its extract runner from them (or from its `workers` / `dask_address` parameters, shown in the UI)."""
+    code = (
+        "import inspect; from flows.ingest import ingest; from flows.runners import task_runner_for;"
+        "from newsetl.settings import Settings; r = task_runner_for(Settings.for_dirs());"
+        "assert {'workers', 'dask_address'} <= set(inspect.signature(ingest.fn).parameters);"
+        "print(type(r).__name__, r.cluster_kwargs)"
+    )
     done = subprocess.run(
         [NEWSETL[0], "-c", code], env={"NEWSETL_WORKERS": "2"}, cwd=ROOT, capture_output=True, text=True
     )

@@ -22,7 +22,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from newsetl.devserver import stop_group
 from newsetl.generate import generate_corpus
 from newsetl.settings import Settings
-from tasks.discover import DumpFile, make_batches, scan_raw_dir, sha256_of, source_of
+from tasks.discover import DumpFile, batches_for, scan_raw_dir, sha256_of, source_of
 from tasks.extract import batch_key
 from tests.conftest import NEWSETL, ROOT, run_newsetl, table_snapshot
 
@@ -87,7 +87,7 @@ def planned_batches(raw: Path, settings: Settings) -> list[list[DumpFile]]:
         if digest not in seen:
             seen.add(digest)
             files.append(DumpFile(str(path.resolve()), rel, source_of(rel), digest, size))
-    return make_batches(files, settings.batch_files, settings.batch_bytes)
+    return batches_for(files, settings)
 
 
 class Api:

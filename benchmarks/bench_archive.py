@@ -1,0 +1,98 @@
+"""Benchmark a large archive: build it, then time a nightly run into it, a run with nothing new, an analyst's
+one-month query and a compaction.
+
+    .venv/bin/python benchmarks/bench_archive.py [--articles 1000000] [--nightly 5000] [--workdir DIR]
+
+1. generates `--articles` articles (seed 1) and ingests them with `newsetl run` (peak memory of the run's
+   process tree sampled as in bench_run.py);
+2. generates `--nightly` more (seed 2) under each source's `night-2/` folder and ingests them: the nightly run;
+3. runs again with nothing new;
+4. times the month query of benchmarks/bench_query.py through the catalog, runs `newsetl compact`, and times it
+   again.
+All against a local Prefect server, entities off; the CLI's wall time includes Prefect's start-up (about 2.5 s
+with a running server), the flow's own time is read from the `runs` table. Figures are printed, never asserted.
+"""
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench_query import measure  # (benchmarks/ is first on sys.path when run as a script)
+from bench_run import timed_run
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import duckdb  # noqa: E402
+
+from newsetl.devserver import prefect_server  # noqa: E402
+from newsetl.generate import SOURCE_TIMEZONES  # noqa: E402
+
+NEWSETL = [sys.executable, "-m", "newsetl"]
+
+
+def generate(target: Path, articles: int, seed: int) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [*NEWSETL, "generate", str(target), "--articles", str(articles), "--seed", str(seed)],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    return time.perf_counter() - start
+
+
+def last_run(out: Path) -> dict[str, object]:
+    con = duckdb.connect(str(out / "news.duckdb"), read_only=True)
+    try:
+        cols = ["records", "articles_new", "duplicates", "quarantined", "seconds"]
+        row = con.sql(f"SELECT {', '.join(cols)} FROM runs ORDER BY started_at DESC LIMIT 1").fetchall()[0]
+        articles = con.sql("SELECT count(*) FROM articles").fetchall()[0][0]
+    finally:
+        con.close()
+    return dict(zip(cols, row, strict=True)) | {"articles_in_archive": articles}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--articles", type=int, default=1_000_000)
+    parser.add_argument("--nightly", type=int, default=5_000)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out-archive")
+    args = parser.parse_args()
+    raw, out = args.workdir / "raw", args.workdir / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    if not raw.is_dir():
+        print(json.dumps({"generated": args.articles, "seconds": round(generate(raw, args.articles, 1), 1)}))
+    night = args.workdir / "night"
+    shutil.rmtree(night, ignore_errors=True)
+    generate(night, args.nightly, 2)
+    with prefect_server(args.workdir / "prefect-home") as server:
+        env = server | {"NEWSETL_SOURCE_TIMEZONES": json.dumps(SOURCE_TIMEZONES), "NEWSETL_ENTITIES": "false"}
+        steps = []
+        seconds, peak, each = timed_run(env, raw, out)
+        steps.append(("archive", seconds, peak, each, last_run(out)))
+        for source in night.iterdir():  # the night's files arrive under each source's folder
+            shutil.copytree(source, raw / source.name / "night-2", dirs_exist_ok=True)
+        seconds, peak, each = timed_run(env, raw, out)
+        steps.append(("nightly", seconds, peak, each, last_run(out)))
+        seconds, peak, each = timed_run(env, raw, out)
+        steps.append(("nothing new", seconds, peak, each, last_run(out)))
+        for name, seconds, peak, each, row in steps:
+            figures = {"step": name, "cli_s": round(seconds, 1), "peak_rss_mb": round(peak / 1024)}
+            figures["largest_processes_mb"] = [round(k / 1024) for k in each[:3]]
+            print(json.dumps(figures | row, default=str))
+        print("\nmonth query, before compaction:")
+        measure(out)
+        start = time.perf_counter()
+        subprocess.run([*NEWSETL, "compact", "--out", str(out)], env=env, check=True, cwd=ROOT)
+        print(f"\nnewsetl compact: {time.perf_counter() - start:.1f} s\nmonth query, after compaction:")
+        measure(out)
+
+
+if __name__ == "__main__":
+    main()

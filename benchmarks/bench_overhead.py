@@ -1,0 +1,113 @@
+"""What Prefect costs: the same ingestion with and without Prefect around it.
+
+    .venv/bin/python benchmarks/bench_overhead.py [--articles 100000] [--workdir DIR]
+
+Runs the flow's steps as plain functions (discover, extract in a process pool of one process per core, plan,
+commit, quality report, catalog) and then the real flow (`newsetl run` against a local Prefect server) on the
+same generated corpus, entities off. Prefect's overhead is the flow's time (the `runs` table) minus the plain
+run's, as a share of the flow's; it also holds the flow's small steps that need Prefect's API (the run's
+bookkeeping, the progress and data-quality artifacts) and its compaction check, so it is an upper bound.
+Figures are printed, never asserted.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from bench_run import timed_run  # (benchmarks/ is first on sys.path when run as a script)
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import duckdb  # noqa: E402
+
+from newsetl.devserver import prefect_server  # noqa: E402
+from newsetl.generate import SOURCE_TIMEZONES  # noqa: E402
+from newsetl.settings import Settings  # noqa: E402
+from tasks.catalog import write_catalog  # noqa: E402
+from tasks.dedupe import build_plan  # noqa: E402
+from tasks.discover import DumpFile, _scan, batches_for, hash_files, source_of  # noqa: E402
+from tasks.extract import batch_key, stage_batch  # noqa: E402
+from tasks.load import apply_plan  # noqa: E402
+from tasks.tables import ensure_tables  # noqa: E402
+
+ENV = {"NEWSETL_SOURCE_TIMEZONES": json.dumps(SOURCE_TIMEZONES), "NEWSETL_ENTITIES": "false"}
+
+
+def stage(batch: list[DumpFile], settings: Settings) -> str:
+    target = settings.staging_dir / batch_key(batch, settings)
+    stage_batch(batch, settings, target)
+    return str(target)
+
+
+def plain_run(raw: Path, out: Path) -> dict[str, float]:
+    """The flow's work without Prefect; seconds per step."""
+    os.environ.update(ENV)
+    settings = Settings.for_dirs(raw, out)
+    times: dict[str, float] = {}
+    start = last = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        times[name] = round(now - last, 2)
+        last = now
+
+    ensure_tables(settings)
+    found, _ = _scan(raw)
+    hashes = hash_files(found, settings.state_dir / "raw-hashes.parquet")
+    files = [
+        DumpFile(str(path), rel, source_of(rel), digest, stat.st_size)
+        for (rel, path, stat), digest in zip(found, hashes, strict=True)
+    ]
+    workers = os.cpu_count() or 1
+    batches = batches_for(files, settings)
+    lap("discover")
+    with ProcessPoolExecutor(workers) as pool:
+        staged = list(pool.map(stage, batches, [settings] * len(batches)))
+    lap("extract")
+    plan = settings.plans_dir / "00000001"
+    build_plan(staged, settings, "plain", plan)
+    lap("plan")
+    apply_plan(plan, settings)
+    lap("commit")
+    write_catalog(settings)
+    lap("catalog")
+    times["total"] = round(time.perf_counter() - start, 2)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out-overhead")
+    args = parser.parse_args()
+    raw = args.workdir / f"raw-{args.articles}"
+    if not raw.is_dir():
+        subprocess.run(
+            [sys.executable, "-m", "newsetl", "generate", str(raw), "--articles", str(args.articles), "--seed", "1"],
+            check=True,
+            cwd=ROOT,
+        )
+    plain_out, flow_out = args.workdir / "out-plain", args.workdir / "out-flow"
+    for out in (plain_out, flow_out):
+        shutil.rmtree(out, ignore_errors=True)
+    plain = plain_run(raw, plain_out)
+    with prefect_server(args.workdir / "prefect-home") as server:
+        cli_seconds, _, _ = timed_run(server | ENV, raw, flow_out)
+    con = duckdb.connect(str(flow_out / "news.duckdb"), read_only=True)
+    flow_seconds = con.sql("SELECT seconds FROM runs").fetchall()[0][0]
+    con.close()
+    overhead = (flow_seconds - plain["total"]) / flow_seconds
+    print(json.dumps({"articles": args.articles, "plain_s": plain, "flow_s": round(flow_seconds, 1),
+                      "cli_s": round(cli_seconds, 1), "prefect_overhead": f"{overhead:.1%}"}, indent=1))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
