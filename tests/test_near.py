@@ -383,3 +383,9 @@ def test_estimated_similarity_counts_equal_min_hashes() -> None:
     b = a.copy()
     b[:30] += 1
     assert estimated_similarity(np.stack([a, a]), np.stack([a, b])).tolist() == [1.0, 0.7]
+
+
+def test_a_long_text_is_signed_in_blocks_with_the_same_result() -> None:
+    hashes = shingles(" ".join(f"w{i}" for i in range(3 * tasks.near.SIGNATURE_BLOCK + 7)))
+    whole = ((tasks.near._A * hashes[None, :] + tasks.near._B).min(axis=1) >> np.uint64(32)).astype(np.uint32)
+    assert np.array_equal(signature(hashes), whole)
