@@ -56,10 +56,10 @@ def ingest(
             progress.update(EXTRACTED, "planning what to publish")
             plan = plan_publish(staged, settings, run_id)
             counts |= publish_plan(plan, settings)
-        # Cheap when files are few (one look at each table's file list); rewrites only once they pile up.
-        compact_tables(settings, settings.compact_min_files, vacuum=False)
-        progress.update(PUBLISHED, "published; reporting data quality and rebuilding the catalog")
-        report_quality(settings, run_id)
+            # Cheap when files are few (one look at each table's file list); rewrites only once they pile up.
+            compact_tables(settings, settings.compact_min_files, vacuum=False)
+            progress.update(PUBLISHED, "published; reporting data quality and rebuilding the catalog")
+            report_quality(settings, run_id)
         row = finish_run(settings, run_id, started, counts)
         build_catalog(settings)
         progress.update(100.0, "completed")
