@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_query import measure  # (benchmarks/ is first on sys.path when run as a script)
+from bench_query import compact_and_measure, measure  # (benchmarks/ is first on sys.path when run as a script)
 from bench_run import timed_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,10 +88,7 @@ def main() -> None:
             print(json.dumps(figures | row, default=str))
         print("\nmonth query, before compaction:")
         measure(out)
-        start = time.perf_counter()
-        subprocess.run([*NEWSETL, "compact", "--out", str(out)], env=env, check=True, cwd=ROOT)
-        print(f"\nnewsetl compact: {time.perf_counter() - start:.1f} s\nmonth query, after compaction:")
-        measure(out)
+        compact_and_measure(out, env)
 
 
 if __name__ == "__main__":
