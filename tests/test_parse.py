@@ -264,6 +264,17 @@ def test_record_no_is_the_position_whatever_number_is_written(tmp_path: Path) ->
     assert [r.record_no for r in raws] == [0, 1, 2, 3]
 
 
+@pytest.mark.parametrize("title", ["2016", "1984", " 9 "])
+def test_a_number_title_after_a_date_line_is_the_title(title: str, tmp_path: Path) -> None:
+    """Regression: a dated record titled with a number ("2016") was read as a record cut short after its date,
+    followed by a title-less record numbered 2016: one good article became two `no_title` rejects."""
+    raws = raw_records(write(tmp_path, record(0, title) + record(1)))
+    assert [(r.record_no, r.date_line, r.title, r.story_code) for r in raws] == [
+        (0, DATE, title, "566428"),
+        (1, DATE, "A title", "566428"),
+    ]
+
+
 def test_number_lines_inside_a_body_stay_text(tmp_path: Path) -> None:
     body = ("The score:", "2016", "was a year.", "42")
     (raw,) = raw_records(write(tmp_path, record(0, body=body)))
