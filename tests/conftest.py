@@ -48,7 +48,7 @@ def catalog_rows(out: Path, sql: str) -> list[tuple]:
 
 # Columns that name the run or the moment and so differ between equal ingestions.
 VOLATILE = {"run_id", "ingested_at"}
-COMPARED = ["articles", "captions", "duplicates", "quarantine", "files"]
+COMPARED = ["articles", "captions", "duplicates", "quarantine", "files", "entities", "keywords", "near_index"]
 
 
 def table_snapshot(out: Path) -> dict[str, list[tuple]]:
