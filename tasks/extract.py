@@ -24,7 +24,7 @@ from tasks.parse import read_dump
 from tasks.records import CleanRecord, Rejected
 
 # Bump when parsing or cleaning changes what a batch stages, so cached batches are not reused.
-EXTRACT_VERSION = "5"
+EXTRACT_VERSION = "6"
 # Rows buffered before a row group is written: bounds memory whatever the size of a batch.
 FLUSH_ROWS = 1000
 

@@ -222,7 +222,10 @@ def _match_header(number: int, la: _Lookahead, at: int, *, nested: bool = False)
             return _Header(number, date_line, "", code or None, t + 1)
         if not nested:
             following = _record_number(candidate)
-            if following is not None and _match_header(following, la, t + 1, nested=True):
+            after = _match_header(following, la, t + 1, nested=True) if following is not None else None
+            # Only a record start in the format's sense (a date line, or a title and a story code) cuts this
+            # header short: a number followed by a story code is this record's title ("2016") and its code.
+            if after is not None and (after.date_line is not None or after.title):
                 return _Header(number, date_line, "", None, end)  # header cut short by the next record
         s = _next_filled(la, t + 1)
         if s is not None:

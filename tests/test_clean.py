@@ -6,6 +6,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from newsetl.generate import mojibake
 from newsetl.reasons import Reason
 from tasks.clean import DEFAULT_FURNITURE, clean_record, clean_text, parse_date_line
 from tasks.records import CleanRecord, RawRecord, Rejected
@@ -58,7 +59,7 @@ tricky = st.text(
 
 
 @settings(max_examples=600, deadline=None)
-@given(st.one_of(st.text(), tricky))
+@given(st.one_of(st.text(), tricky, st.text().map(mojibake), st.binary().map(lambda b: b.decode("latin-1"))))
 @example("&amp;amp;")
 @example("&am\x00p;")
 @example("\u00c3\t\u00a9")

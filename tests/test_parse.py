@@ -7,8 +7,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from newsetl.reasons import Reason
 from tasks.clean import clean_record
@@ -264,6 +262,17 @@ def test_record_no_is_the_position_whatever_number_is_written(tmp_path: Path) ->
     assert [r.record_no for r in raws] == [0, 1, 2, 3]
 
 
+@pytest.mark.parametrize("title", ["2016", "1984", " 9 "])
+def test_a_number_title_after_a_date_line_is_the_title(title: str, tmp_path: Path) -> None:
+    """Regression: a dated record titled with a number ("2016") was read as a record cut short after its date,
+    followed by a title-less record numbered 2016: one good article became two `no_title` rejects."""
+    raws = raw_records(write(tmp_path, record(0, title) + record(1)))
+    assert [(r.record_no, r.date_line, r.title, r.story_code) for r in raws] == [
+        (0, DATE, title, "566428"),
+        (1, DATE, "A title", "566428"),
+    ]
+
+
 def test_number_lines_inside_a_body_stay_text(tmp_path: Path) -> None:
     body = ("The score:", "2016", "was a year.", "42")
     (raw,) = raw_records(write(tmp_path, record(0, body=body)))
@@ -300,83 +309,4 @@ def test_captions_photos_and_entities_through_parse_and_clean(tmp_path: Path) ->
     assert (second.record_no, second.published_local, second.story_code) == (1, datetime(2016, 9, 3, 5, 28), None)
 
 
-# --- property tests ---------------------------------------------------------------------------------
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    data=st.binary(max_size=3000),
-    prefix=st.sampled_from([b"", b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"0\n\n"]),
-    gz=st.booleans(),
-    cut=st.integers(min_value=0, max_value=4000),
-)
-def test_arbitrary_bytes_never_raise(data: bytes, prefix: bytes, gz: bool, cut: int, tmp_path: Path) -> None:
-    data = prefix + data
-    if gz:
-        data = gzip.compress(data)[:cut] if cut else gzip.compress(data)
-    path = write(tmp_path, data, "dump.txt.gz" if gz else "dump.txt")
-    items = list(read_dump(path, max_record_bytes=500))
-    assert items
-    assert all(isinstance(item, RawRecord | Rejected) for item in items)
-    whole_file = [item for item in items if isinstance(item, Rejected) and item.record_no is None]
-    if any(item.reason is not Reason.STRAY_TEXT for item in whole_file):
-        assert len(items) == 1  # a whole-file problem is reported alone
-
-
-# Junk lines: anything on one line that cannot be a record number (so never starts a record).
-junk_line = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\u2028\u2029\x85"),
-    max_size=60,
-).filter(lambda s: not s.strip().isdigit())
-title_text = st.text(alphabet="abcdefghij KLMNOP,'\u2019\u00e9", min_size=1, max_size=40).filter(
-    lambda s: s.strip() != ""
-)
-
-
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    records=st.lists(
-        st.tuples(
-            title_text, st.booleans(), st.one_of(st.none(), st.integers(0, 10**6)), st.lists(junk_line, max_size=5)
-        ),
-        min_size=1,
-        max_size=6,
-    ),
-    preamble=st.lists(junk_line, max_size=3),
-    encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "cp1252-or-utf-8"]),
-)
-def test_every_record_survives_junk(
-    records: list[tuple[str, bool, int | None, list[str]]],
-    preamble: list[str],
-    encoding: str,
-    tmp_path: Path,
-) -> None:
-    text = "\n".join(preamble) + "\n"
-    expected = []
-    for n, (title, dated, code, junk) in enumerate(records):
-        if not dated and code is None:
-            code = n  # a record with neither a date nor a story code cannot be told from body text
-        text += record(n, title, date=DATE if dated else None, code=None if code is None else str(code))
-        text += "\n".join(junk) + "\n"
-        expected.append((n, title, str(code) if code is not None else None))
-    if encoding == "cp1252-or-utf-8":
-        data = b"".join(
-            line.encode("cp1252") if _fits_cp1252(line) else line.encode() for line in text.splitlines(True)
-        )
-    else:
-        data = text.encode(encoding)
-    raws = [item for item in read_dump(write(tmp_path, data)) if isinstance(item, RawRecord)]
-    assert [(r.record_no, r.title, r.story_code) for r in raws] == expected
-
-
-def _fits_cp1252(line: str) -> bool:
-    """Whether the line has a cp1252 form that cannot be mistaken for UTF-8 (an inherent ambiguity)."""
-    try:
-        data = line.encode("cp1252")
-    except UnicodeEncodeError:
-        return False
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return True
-    return data.isascii()
+# Property tests of reading (arbitrary bytes, valid records among junk) are in test_properties.py.
