@@ -115,17 +115,42 @@ CREATE TEMP TABLE ranked AS
     FROM texts WHERE first;
 CREATE TEMP TABLE survivor_bands AS
     SELECT b.node, b.band_key FROM run_bands b SEMI JOIN ranked r ON r.node = b.node AND r.wins;
+"""
+
+# Candidate pairs: texts of this run sharing a band key, plus run texts and the published articles they matched.
+# The band-key self-join is cut into parts of about PAIR_PART_ROWS keys by hash: at a million articles it holds
+# 20 million keys, whose join in one piece outgrows DuckDB's memory cap.
+PAIR_PART_ROWS = 2_000_000
+BAND_PAIRS_SQL = """
+INSERT INTO band_pairs
+    SELECT DISTINCT x.node, y.node
+    FROM (SELECT * FROM survivor_bands WHERE hash(band_key) % {parts} = {part}) x
+    JOIN (SELECT * FROM survivor_bands WHERE hash(band_key) % {parts} = {part}) y
+      ON x.band_key = y.band_key AND x.node < y.node
+    WHERE x.band_key NOT IN (SELECT band_key FROM hot)"""
+PAIRS_SQL = """
 CREATE TEMP TABLE pairs AS
-    SELECT DISTINCT least(x.node, y.node) AS a, greatest(x.node, y.node) AS b
-    FROM survivor_bands x JOIN survivor_bands y ON x.band_key = y.band_key AND x.node < y.node
-    WHERE x.band_key NOT IN (SELECT band_key FROM survivor_bands GROUP BY ALL HAVING count(*) > {HOT_BAND})
+    SELECT DISTINCT a, b FROM band_pairs
     UNION
     SELECT c.node, c.other FROM (
         SELECT node, 'h' || article_id AS other FROM cand_hist
         UNION ALL SELECT node, 'h' || aid FROM repeats WHERE earlier) c
     SEMI JOIN ranked r ON r.node = c.node AND r.wins
-    SEMI JOIN ranked h ON h.node = c.other AND h.wins;
-"""
+    SEMI JOIN ranked h ON h.node = c.other AND h.wins"""
+
+
+def find_pairs(con: duckdb.DuckDBPyConnection) -> None:
+    """Create `pairs` (see PAIRS_SQL) from the decisions' `survivor_bands`, `cand_hist`, `repeats`, `ranked`."""
+    ((keys,),) = con.execute("SELECT count(*) FROM survivor_bands").fetchall()
+    parts = max(1, -(-keys // PAIR_PART_ROWS))
+    con.execute(
+        f"CREATE TEMP TABLE hot AS SELECT band_key FROM survivor_bands GROUP BY ALL HAVING count(*) > {HOT_BAND}"
+    )
+    con.execute("CREATE TEMP TABLE band_pairs (a VARCHAR, b VARCHAR)")
+    for part in range(parts):
+        con.execute(BAND_PAIRS_SQL.format(parts=parts, part=part))
+    con.execute(PAIRS_SQL)
+
 
 # After `near` (node, target, similarity) is registered: every node's fate and the article it now points to.
 OUTCOME_SQL = """
@@ -391,6 +416,7 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
         final_sql = parquet_sql(finals) if finals else scan_sql([], FINAL)
         load_keys(con, final_sql, settings)
         con.execute(DECIDE_SQL)
+        find_pairs(con)
         near, pair_counts = decide_near(con, finals, settings)
         con.register("near_found", near)
         con.execute("CREATE TEMP TABLE near AS SELECT * FROM near_found")

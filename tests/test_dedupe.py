@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from tasks.article import content_hash
-from tasks.dedupe import ARTICLE_ID_SQL, DECIDE_SQL, OUTCOME_SQL
+from tasks.dedupe import ARTICLE_ID_SQL, DECIDE_SQL, OUTCOME_SQL, find_pairs
 
 RUN = pa.schema(
     [
@@ -69,6 +69,7 @@ def decide(run: list[dict], hist: list[dict] | None = None, copies: dict[str, st
     con.execute("CREATE TEMP TABLE run_bands (node VARCHAR, band_key BIGINT)")
     con.execute("CREATE TEMP TABLE cand_hist (node VARCHAR, article_id VARCHAR)")
     con.execute(DECIDE_SQL)
+    find_pairs(con)
     con.execute("CREATE TEMP TABLE near (node VARCHAR, target VARCHAR, similarity DOUBLE)")
     con.execute(OUTCOME_SQL)
     return {
