@@ -9,10 +9,10 @@ from flows.runners import runner_name, task_runner_for
 from newsetl.settings import Settings
 from tasks.catalog import build_catalog
 from tasks.compact import compact_tables
-from tasks.dedupe import plan_publish
+from tasks.dedupe import plan_publish, plan_rounds
 from tasks.discover import batches_for, discover_files
 from tasks.extract import extract_batch, result_storage
-from tasks.load import publish_plan, recover_pending
+from tasks.load import add_counts, publish_plan, recover_pending
 from tasks.report import DISCOVERED, EXTRACTED, PUBLISHED, Progress, report_quality, staged_dirs
 from tasks.runs import finish_run, record_failure, run_lock, start_run
 
@@ -54,8 +54,8 @@ def ingest(
                 futures = runner.map(extract, {"batch": batches, "settings": unmapped(settings)})  # type: ignore[arg-type]
                 staged = staged_dirs(futures, batches, progress)
             progress.update(EXTRACTED, "planning what to publish")
-            plan = plan_publish(staged, settings, run_id)
-            counts |= publish_plan(plan, settings)
+            for group in plan_rounds(staged, settings.plan_records):
+                add_counts(counts, publish_plan(plan_publish(group, settings, run_id), settings))
             # Cheap when files are few (one look at each table's file list); rewrites only once they pile up.
             compact_tables(settings, settings.compact_min_files, vacuum=False)
             progress.update(PUBLISHED, "published; reporting data quality and rebuilding the catalog")

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     # organisations a story is about are named in its opening; the model's cost grows with its input.
     entity_chars: int = Field(default=2000, ge=100)
     # DuckDB's working memory for deduplication (it spills to disk beyond): keeps a run's peak flat.
+    # Records planned and committed together: a larger run is planned and committed in rounds of this many
+    # (whole extract batches), which bounds the plan's memory; the tables come out the same either way. The
+    # run's counts of new articles and duplicates are then the rounds' sums: an article published by one round
+    # and displaced by an earlier copy in a later round is counted in both.
+    plan_records: int = Field(default=100_000, ge=1)
     duckdb_memory_limit: str = "256MB"
     # Compaction (`newsetl compact`, and a run when files pile up) writes files of about this size: large enough
     # that a month of articles is one or a few files, small enough that deleting a few replaced articles

@@ -558,6 +558,21 @@ def next_seq(settings: Settings) -> int:
     return committed_seq(open_table(settings, "files")) + 1
 
 
+def plan_rounds(staged_dirs: list[str], limit: int) -> list[list[str]]:
+    """The run's staged batches cut into consecutive rounds of about `limit` records (at least one batch each):
+    each round is planned and committed before the next, against the history the previous ones published."""
+    rounds: list[list[str]] = [[]]
+    size = 0
+    for d in staged_dirs:
+        records = pq.ParquetFile(Path(d) / "records.parquet").metadata.num_rows
+        if rounds[-1] and size + records > limit:
+            rounds.append([])
+            size = 0
+        rounds[-1].append(d)
+        size += records
+    return rounds
+
+
 @task(name="plan-publish", retries=2, retry_delay_seconds=[2, 10])
 def plan_publish(staged_dirs: list[str], settings: Settings, run_id: str) -> str:
     """Decide the fate of every staged record and write the run's plan; returns the plan's folder."""

@@ -8,6 +8,7 @@ complete, and a plan above it is finished by the next run.
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,16 @@ def publish_plan(plan_dir: str, settings: Settings) -> dict[str, Any]:
     names = ", ".join(tables) or "no table (all were in)"
     get_run_logger().info("committed plan %d to %s", plan["seq"], names)
     return plan
+
+
+def add_counts(total: dict[str, Any], plan: dict[str, Any]) -> None:
+    """Add a committed plan's counts to the run's (a run of several rounds commits several plans)."""
+    for key in ("records", "articles_new", "articles_revised", "duplicates", "quarantined"):
+        total[key] = total.get(key, 0) + plan[key]
+    for key in ("duplicates_by_kind", "quarantined_by_reason", "near_pairs"):
+        merged = Counter(total.get(key, {}))
+        merged.update(plan.get(key) or {})
+        total[key] = dict(sorted(merged.items()))
 
 
 @task(name="recover-pending", retries=3, retry_delay_seconds=[1, 5, 20])
