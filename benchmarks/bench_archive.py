@@ -62,9 +62,12 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=1_000_000)
     parser.add_argument("--nightly", type=int, default=5_000)
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out-archive")
+    parser.add_argument("--resume", action="store_true", help="keep the output of an earlier, interrupted build")
+    parser.add_argument("--duckdb-memory", help="NEWSETL_DUCKDB_MEMORY_LIMIT for the runs (default: the setting's)")
     args = parser.parse_args()
     raw, out = args.workdir / "raw", args.workdir / "out"
-    shutil.rmtree(out, ignore_errors=True)
+    if not args.resume:
+        shutil.rmtree(out, ignore_errors=True)
     args.workdir.mkdir(parents=True, exist_ok=True)
     if not raw.is_dir():
         print(json.dumps({"generated": args.articles, "seconds": round(generate(raw, args.articles, 1), 1)}))
@@ -73,6 +76,8 @@ def main() -> None:
     generate(night, args.nightly, 2)
     with prefect_server(args.workdir / "prefect-home") as server:
         env = server | {"NEWSETL_SOURCE_TIMEZONES": json.dumps(SOURCE_TIMEZONES), "NEWSETL_ENTITIES": "false"}
+        if args.duckdb_memory:
+            env["NEWSETL_DUCKDB_MEMORY_LIMIT"] = args.duckdb_memory
         steps = []
         seconds, peak, each = timed_run(env, raw, out)
         steps.append(("archive", seconds, peak, each, last_run(out)))
