@@ -81,8 +81,11 @@ def main() -> None:
         steps = []
         seconds, peak, each = timed_run(env, raw, out)
         steps.append(("archive", seconds, peak, each, last_run(out)))
-        for source in night.iterdir():  # the night's files arrive under each source's folder
-            shutil.copytree(source, raw / source.name / "night-2", dirs_exist_ok=True)
+        for source in night.iterdir():  # the night's files arrive under each source's folder (or the root's)
+            if source.is_dir():
+                shutil.copytree(source, raw / source.name / "night-2", dirs_exist_ok=True)
+            else:
+                shutil.copy(source, raw / f"night-2-{source.name}")
         seconds, peak, each = timed_run(env, raw, out)
         steps.append(("nightly", seconds, peak, each, last_run(out)))
         seconds, peak, each = timed_run(env, raw, out)

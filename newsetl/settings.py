@@ -64,7 +64,8 @@ class Settings(BaseSettings):
     # run's counts of new articles and duplicates are then the rounds' sums: an article published by one round
     # and displaced by an earlier copy in a later round is counted in both.
     plan_records: int = Field(default=100_000, ge=1)
-    duckdb_memory_limit: str = "256MB"
+    # DuckDB's cap while deduplicating (it spills beyond): 256MB ran out against a history of 700,000 articles.
+    duckdb_memory_limit: str = "1GB"
     # Compaction (`newsetl compact`, and a run when files pile up) writes files of about this size: large enough
     # that a month of articles is one or a few files, small enough that deleting a few replaced articles
     # (a rewrite of the files holding them) stays cheap.
