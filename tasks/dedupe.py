@@ -10,6 +10,7 @@ memory stays flat however many records a run holds, and bodies never leave their
 import json
 import shutil
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,15 @@ from newsetl.schemas import (
 from newsetl.settings import Settings
 from tasks.article import article_text, strip_learned
 from tasks.furniture import counts_table, learned_lines
-from tasks.near import ESTIMATE_MARGIN, PERMUTATIONS, Fingerprint, estimated_similarity, signature, similar_prints
+from tasks.near import (
+    ESTIMATE_MARGIN,
+    PERMUTATIONS,
+    Fingerprint,
+    estimated_similarity,
+    shingles,
+    signature,
+    similar_prints,
+)
 from tasks.tables import (
     committed_seq,
     connect,
@@ -276,18 +285,20 @@ def run_columns(finals: list[Path], nodes: set[str], columns: list[str]) -> dict
     return found
 
 
-def history_texts(con: duckdb.DuckDBPyConnection, nodes: set[str], settings: Settings) -> dict[str, str]:
-    """Title and body of the published nodes, read from the partitions (year, month) that hold them only."""
+def history_texts(con: duckdb.DuckDBPyConnection, nodes: set[str], settings: Settings) -> Iterator[tuple[str, str]]:
+    """(node, title and body) of the published nodes, read from the partitions (year, month) that hold them
+    only, and streamed a thousand at a time: a run can match many published articles."""
     ids = sorted(n[1:] for n in nodes if n[0] == "h")
     if not ids:
-        return {}
+        return
     where = con.execute(f"SELECT DISTINCT year, month FROM hist WHERE article_id IN ({sql_list(ids)})").fetchall()
     files = partition_files(open_table(settings, "articles"), {(y, m) for y, m in where})
-    found = con.execute(
+    result = con.execute(
         f"SELECT article_id, title, body FROM {scan_sql(files, ARTICLES, PARTITIONS['articles'])} "
         f"WHERE article_id IN ({sql_list(ids)})"
-    ).fetchall()
-    return {f"h{aid}": article_text(title, body) for aid, title, body in found}
+    )
+    while chunk := result.fetchmany(1000):
+        yield from ((f"h{aid}", article_text(title, body)) for aid, title, body in chunk)
 
 
 def run_signatures(finals: list[Path], nodes: set[str]) -> tuple[dict[str, int], npt.NDArray[np.uint32]]:
@@ -345,16 +356,19 @@ def decide_near(
     involved = {n for (n,) in con.execute("SELECT a FROM pairs UNION SELECT b FROM pairs").fetchall()}
     if not involved:
         return empty, {}
-    # History nodes have no stored signature: their texts are read and fingerprinted (few: only candidates).
-    prints = {n: Fingerprint.of(t) for n, t in history_texts(con, involved, settings).items()}
     rows, signatures = run_signatures(finals, involved)
-    if prints:
+    # Published nodes have no stored signature: their texts are streamed and signed, and only those of the
+    # likely pairs are read again to be fingerprinted (a run's texts can match many published articles).
+    history = [(n, signature(shingles(t))) for n, t in history_texts(con, involved, settings)]
+    if history:
         base = len(rows)
-        rows.update((n, base + i) for i, n in enumerate(prints))
-        signatures = np.concatenate([signatures, np.stack([signature(p.shingles) for p in prints.values()])])
+        rows.update((n, base + i) for i, (n, _) in enumerate(history))
+        signatures = np.concatenate([signatures, np.stack([sig for _, sig in history])])
+    del history
     candidates, likely = likely_pairs(con, rows, signatures, settings.near_threshold)
     del rows, signatures
-    wanted = {n for pair in likely for n in pair} - prints.keys()
+    wanted = {n for pair in likely for n in pair}
+    prints = {n: Fingerprint.of(t) for n, t in history_texts(con, wanted, settings)}
     prints |= {n: Fingerprint.of(article_text(r["title"], r["body"]))
                for n, r in run_columns(finals, wanted, ["title", "body"]).items()}  # fmt: skip
     edges: dict[str, dict[str, float]] = {}
