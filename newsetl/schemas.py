@@ -73,6 +73,10 @@ NEAR_INDEX = pa.schema(
     ]
 )
 
+# The MinHash signature of every published article (100 little-endian uint32, tasks/near.py): the plan estimates
+# the similarity of a new record and a published candidate from them, and reads the texts of likely pairs only.
+NEAR_SIGNATURES = pa.schema([("article_id", pa.string()), ("minhash", pa.binary()), ("run_id", pa.string())])
+
 DUPLICATES = pa.schema(
     [
         ("source_file", pa.string()),
@@ -144,6 +148,7 @@ TABLES: dict[str, pa.Schema] = {
     "runs": RUNS,
     "furniture": FURNITURE,
     "near_index": NEAR_INDEX,
+    "near_signatures": NEAR_SIGNATURES,
 }
 PARTITIONS: dict[str, list[str]] = {"articles": ARTICLES_PARTITIONS}
 

@@ -10,8 +10,10 @@ memory stays flat however many records a run holds, and bodies never leave their
 import json
 import shutil
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +34,10 @@ from newsetl.schemas import (
     FILES,
     KEYWORDS,
     NEAR_INDEX,
+    NEAR_SIGNATURES,
     PARTITIONS,
     QUARANTINE,
+    STAGED_FILES,
     STAGED_QUARANTINE,
     STAGED_RECORDS,
 )
@@ -285,40 +289,67 @@ def run_columns(finals: list[Path], nodes: set[str], columns: list[str]) -> dict
     return found
 
 
-def history_texts(con: duckdb.DuckDBPyConnection, nodes: set[str], settings: Settings) -> Iterator[tuple[str, str]]:
-    """(node, title and body) of the published nodes, read from the partitions (year, month) that hold them
-    only, and streamed a thousand at a time: a run can match many published articles."""
-    ids = sorted(n[1:] for n in nodes if n[0] == "h")
+def history_scan(con: duckdb.DuckDBPyConnection, ids: list[str], settings: Settings) -> str:
+    """The published articles of these ids as a table expression over the partitions (year, month) that hold
+    them only."""
+    con.register("wanted_ids", pa.table({"article_id": pa.array(ids, pa.string())}))
+    where = con.execute("SELECT DISTINCT year, month FROM hist SEMI JOIN wanted_ids USING (article_id)").fetchall()
+    files = partition_files(open_table(settings, "articles"), {(y, m) for y, m in where})
+    articles = scan_sql(files, ARTICLES, PARTITIONS["articles"])
+    return f"(SELECT * FROM {articles} SEMI JOIN wanted_ids USING (article_id))"
+
+
+def history_texts(con: duckdb.DuckDBPyConnection, ids: list[str], settings: Settings) -> Iterator[tuple[str, str]]:
+    """(node, title and body) of these published articles, streamed a thousand at a time."""
     if not ids:
         return
-    where = con.execute(f"SELECT DISTINCT year, month FROM hist WHERE article_id IN ({sql_list(ids)})").fetchall()
-    files = partition_files(open_table(settings, "articles"), {(y, m) for y, m in where})
-    result = con.execute(
-        f"SELECT article_id, title, body FROM {scan_sql(files, ARTICLES, PARTITIONS['articles'])} "
-        f"WHERE article_id IN ({sql_list(ids)})"
-    )
+    result = con.execute(f"SELECT article_id, title, body FROM {history_scan(con, ids, settings)}")
     while chunk := result.fetchmany(1000):
         yield from ((f"h{aid}", article_text(title, body)) for aid, title, body in chunk)
 
 
-def run_signatures(finals: list[Path], nodes: set[str]) -> tuple[dict[str, int], npt.NDArray[np.uint32]]:
-    """The MinHash signatures of this run's nodes, as rows of one matrix (40 MB per 100,000), and their rows."""
+def as_matrix(column: pa.Array) -> npt.NDArray[np.uint32]:
+    """A column of 400-byte signatures as a matrix of 100 uint32 a row."""
+    fixed = column.cast(pa.binary(4 * PERMUTATIONS))
+    # A fixed-size binary column is one buffer of its values, back to back.
+    words = np.frombuffer(fixed.buffers()[1], dtype="<u4")
+    return words[fixed.offset * PERMUTATIONS :][: len(fixed) * PERMUTATIONS].reshape(-1, PERMUTATIONS)
+
+
+def run_signatures(finals: list[Path], nodes: set[str]) -> tuple[list[str], npt.NDArray[np.uint32]]:
+    """The MinHash signatures of this run's nodes, as rows of one matrix (40 MB per 100,000), and their nodes."""
     positions = pa.array(sorted(int(n[1:]) for n in nodes if n[0] == "r"), pa.int64())
-    rows: dict[str, int] = {}
-    parts = []
+    names: list[str] = []
+    parts = [np.empty((0, PERMUTATIONS), np.uint32)]
     for path in finals:
         t = pq.read_table(path, columns=["pos", "minhash"])
         t = t.filter(pc.is_in(t.column("pos"), value_set=positions))
-        column = t.column("minhash").combine_chunks()
-        if not len(column):
-            continue
-        # A fixed-size binary column is one buffer of its values, back to back.
-        words = np.frombuffer(column.buffers()[1], dtype="<u4")
-        parts.append(words[column.offset * PERMUTATIONS :][: len(column) * PERMUTATIONS].reshape(-1, PERMUTATIONS))
-        base = len(rows)
-        rows.update((f"r{p}", base + i) for i, p in enumerate(t.column("pos").to_pylist()))
-    matrix = np.concatenate(parts) if parts else np.empty((0, PERMUTATIONS), np.uint32)
-    return rows, matrix
+        if t.num_rows:
+            parts.append(as_matrix(t.column("minhash").combine_chunks()))
+            names += [f"r{p}" for p in t.column("pos").to_pylist()]
+    return names, np.concatenate(parts)
+
+
+def history_signatures(
+    con: duckdb.DuckDBPyConnection, nodes: set[str], settings: Settings
+) -> tuple[list[str], npt.NDArray[np.uint32]]:
+    """The stored signatures of the published nodes. An article published before signatures were stored has
+    none: its text is read and signed instead."""
+    ids = sorted(n[1:] for n in nodes if n[0] == "h")
+    if not ids:
+        return [], np.empty((0, PERMUTATIONS), np.uint32)
+    con.register("signed_ids", pa.table({"article_id": pa.array(ids, pa.string())}))
+    table = table_sql(settings, "near_signatures")
+    found = con.sql(f"SELECT article_id, minhash FROM {table} SEMI JOIN signed_ids USING (article_id)")
+    stored = found.to_arrow_table()
+    names = [f"h{a}" for a in stored.column("article_id").to_pylist()]
+    matrix = as_matrix(stored.column("minhash").combine_chunks())
+    missing = sorted(set(ids) - {n[1:] for n in names})
+    if missing:
+        signed = [(n, signature(shingles(t))) for n, t in history_texts(con, missing, settings)]
+        names += [n for n, _ in signed]
+        matrix = np.concatenate([matrix, *(sig[None, :] for _, sig in signed)])
+    return names, matrix
 
 
 def likely_pairs(
@@ -340,6 +371,87 @@ def likely_pairs(
     return total, kept
 
 
+# Texts fingerprinted and checked at once: whole groups of connected likely pairs, about this many texts a block.
+VERIFY_BLOCK = 5000
+
+
+def component_blocks(pairs: list[tuple[str, str]], size: int) -> dict[str, int]:
+    """Each node of the pairs numbered by block: a connected group of pairs is never cut, and blocks are filled
+    up to `size` nodes with whole groups (a group larger than that is a block of its own)."""
+    parent: dict[str, str] = {}
+
+    def root(node: str) -> str:
+        top = node
+        while parent.get(top, top) != top:
+            top = parent[top]
+        while node != top:
+            parent[node], node = top, parent[node]
+        return top
+
+    for a, b in pairs:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[ra] = rb
+    groups: dict[str, list[str]] = {}
+    for node in sorted({n for pair in pairs for n in pair}):
+        groups.setdefault(root(node), []).append(node)
+    blocks: dict[str, int] = {}
+    block = filled = 0
+    for group in groups.values():
+        if filled and filled + len(group) > size:
+            block, filled = block + 1, 0
+        blocks.update((n, block) for n in group)
+        filled += len(group)
+    return blocks
+
+
+def verify_pairs(
+    con: duckdb.DuckDBPyConnection, finals: list[Path], likely: list[tuple[str, str]], settings: Settings
+) -> dict[str, dict[str, float]]:
+    """The exact check of the likely pairs: node -> {similar node: similarity}.
+
+    Texts are read once, in blocks of connected pairs (DuckDB sorts them by block, spilling to disk), and each
+    block's texts are fingerprinted, checked and dropped before the next: memory does not grow with the number
+    of pairs a run has."""
+    blocks = component_blocks(likely, VERIFY_BLOCK)
+    pairs_of: dict[int, list[tuple[str, str]]] = {}
+    for a, b in likely:
+        pairs_of.setdefault(blocks[a], []).append((a, b))
+    nodes = list(blocks)
+    con.register(
+        "verify_nodes",
+        pa.table({"node": pa.array(nodes, pa.string()), "block": pa.array(list(blocks.values()), pa.int64())}),
+    )
+    ids = [n[1:] for n in nodes if n[0] == "h"]
+    history = f"SELECT 'h' || article_id AS node, title, body FROM {history_scan(con, ids, settings)}"
+    run = f"SELECT 'r' || pos AS node, title, body FROM {parquet_sql(finals)}"
+    result = con.execute(
+        f"SELECT v.block, t.node, t.title, t.body FROM verify_nodes v JOIN ({history} UNION ALL {run}) t USING (node) "
+        "ORDER BY v.block"
+    )
+    edges: dict[str, dict[str, float]] = {}
+    prints: dict[str, Fingerprint] = {}
+    current = -1
+
+    def check(block: int) -> None:
+        for a, b in pairs_of.get(block, []):
+            if a in prints and b in prints:
+                is_near, similarity = similar_prints(prints[a], prints[b], settings.near_threshold)
+                if is_near:
+                    edges.setdefault(a, {})[b] = similarity
+                    edges.setdefault(b, {})[a] = similarity
+        prints.clear()
+
+    while chunk := result.fetchmany(1000):
+        for block, node, title, body in chunk:
+            if block != current:
+                check(current)
+                current = block
+            prints[node] = Fingerprint.of(article_text(title, body))
+    check(current)
+    return edges
+
+
 def decide_near(
     con: duckdb.DuckDBPyConnection, finals: list[Path], settings: Settings
 ) -> tuple[pa.Table, dict[str, int]]:
@@ -356,27 +468,13 @@ def decide_near(
     involved = {n for (n,) in con.execute("SELECT a FROM pairs UNION SELECT b FROM pairs").fetchall()}
     if not involved:
         return empty, {}
-    rows, signatures = run_signatures(finals, involved)
-    # Published nodes have no stored signature: their texts are streamed and signed, and only those of the
-    # likely pairs are read again to be fingerprinted (a run's texts can match many published articles).
-    history = [(n, signature(shingles(t))) for n, t in history_texts(con, involved, settings)]
-    if history:
-        base = len(rows)
-        rows.update((n, base + i) for i, (n, _) in enumerate(history))
-        signatures = np.concatenate([signatures, np.stack([sig for _, sig in history])])
-    del history
-    candidates, likely = likely_pairs(con, rows, signatures, settings.near_threshold)
-    del rows, signatures
-    wanted = {n for pair in likely for n in pair}
-    prints = {n: Fingerprint.of(t) for n, t in history_texts(con, wanted, settings)}
-    prints |= {n: Fingerprint.of(article_text(r["title"], r["body"]))
-               for n, r in run_columns(finals, wanted, ["title", "body"]).items()}  # fmt: skip
-    edges: dict[str, dict[str, float]] = {}
-    for a, b in likely:
-        is_near, similarity = similar_prints(prints[a], prints[b], settings.near_threshold)
-        if is_near:
-            edges.setdefault(a, {})[b] = similarity
-            edges.setdefault(b, {})[a] = similarity
+    run_names, run_matrix = run_signatures(finals, involved)
+    hist_names, hist_matrix = history_signatures(con, involved, settings)
+    rows = {n: i for i, n in enumerate(run_names + hist_names)}
+    del involved, run_names, hist_names
+    candidates, likely = likely_pairs(con, rows, np.concatenate([run_matrix, hist_matrix]), settings.near_threshold)
+    del rows, run_matrix, hist_matrix
+    edges = verify_pairs(con, finals, likely, settings)
     counts = {"candidates": candidates, "likely": len(likely), "near": sum(map(len, edges.values())) // 2}
     if not edges:
         return empty, counts
@@ -528,6 +626,8 @@ def write_published(finals: list[Path], publish: pa.Table, run_id: str, plan: Pa
             pq.write_table(rows.select(schema.names).cast(schema), part_path(plan, name, part))
         index = explode(chosen, "bands", run_id, keep=("year", "month")).rename_columns({"bands": "band_key"})
         pq.write_table(index.select(NEAR_INDEX.names).cast(NEAR_INDEX), part_path(plan, "near_index", part))
+        signed = chosen.select(["article_id", "minhash"]).append_column("run_id", run)
+        pq.write_table(signed.cast(NEAR_SIGNATURES), part_path(plan, "near_signatures", part))
         part += 1
 
 
@@ -572,18 +672,64 @@ def next_seq(settings: Settings) -> int:
     return committed_seq(open_table(settings, "files")) + 1
 
 
+def pieces_of(staged: Path, limit: int) -> list[Path]:
+    """A staged batch of more than `limit` records (one dump of gigabytes) cut into pieces of `limit` records,
+    each planned in a round of its own, so a plan's memory does not grow with the size of a dump.
+
+    The last piece carries the batch's `files` and `quarantine` rows: a dump counts as ingested only once all its
+    records are committed. A committed piece is removed (see tasks/load.py), so a rerun after a crash plans the
+    pieces left, and no record twice."""
+    pieces = staged / "pieces"
+    if not pieces.is_dir():
+        records = pq.ParquetFile(staged / "records.parquet")
+        if records.metadata.num_rows <= limit:
+            return [staged]
+        tmp = staged / "pieces.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        count = -(-records.metadata.num_rows // limit)
+        for number, piece in groupby(cut_rows(records.iter_batches(batch_size=CHUNK_ROWS), limit), key=itemgetter(0)):
+            (tmp / f"{number:05d}").mkdir(parents=True)
+            path = tmp / f"{number:05d}" / "records.parquet"
+            with pq.ParquetWriter(path, records.schema_arrow, compression="zstd") as writer:
+                for _, rows in piece:
+                    writer.write_batch(rows)
+        for number in range(count):
+            for name, schema in (("quarantine", STAGED_QUARANTINE), ("files", STAGED_FILES)):
+                if number == count - 1:
+                    shutil.copy(staged / f"{name}.parquet", tmp / f"{number:05d}" / f"{name}.parquet")
+                else:
+                    pq.write_table(schema.empty_table(), tmp / f"{number:05d}" / f"{name}.parquet")
+        tmp.rename(pieces)
+        (staged / "records.parquet").unlink()
+    return sorted(p for p in pieces.iterdir() if p.name.isdigit())
+
+
+def cut_rows(batches: Iterable[pa.RecordBatch], limit: int) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """(piece number, rows) for consecutive pieces of `limit` rows."""
+    position = 0
+    for batch in batches:
+        while batch.num_rows:
+            number, offset = divmod(position, limit)
+            take = min(limit - offset, batch.num_rows)
+            yield number, batch.slice(0, take)
+            batch = batch.slice(take)
+            position += take
+
+
 def plan_rounds(staged_dirs: list[str], limit: int) -> list[list[str]]:
-    """The run's staged batches cut into consecutive rounds of about `limit` records (at least one batch each):
-    each round is planned and committed before the next, against the history the previous ones published."""
+    """The run's staged batches (or their pieces, see pieces_of) cut into consecutive rounds of about `limit`
+    records: each round is planned and committed before the next, against the history the previous ones
+    published."""
     rounds: list[list[str]] = [[]]
     size = 0
     for d in staged_dirs:
-        records = pq.ParquetFile(Path(d) / "records.parquet").metadata.num_rows
-        if rounds[-1] and size + records > limit:
-            rounds.append([])
-            size = 0
-        rounds[-1].append(d)
-        size += records
+        for piece in pieces_of(Path(d), limit):
+            records = pq.ParquetFile(piece / "records.parquet").metadata.num_rows
+            if rounds[-1] and size + records > limit:
+                rounds.append([])
+                size = 0
+            rounds[-1].append(str(piece))
+            size += records
     return rounds
 
 

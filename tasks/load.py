@@ -29,6 +29,7 @@ COMMIT_ORDER = [
     "keywords",
     "articles",
     "near_index",
+    "near_signatures",
     "furniture",
     "files",
 ]
@@ -36,7 +37,10 @@ COMMIT_ORDER = [
 # pointed to an article that now is a duplicate itself (the plan re-adds them pointing to its replacement).
 DELETES = {
     "duplicates": ("duplicate_of", "moved"),
-    **{name: ("article_id", "displaced") for name in ("captions", "entities", "keywords", "articles", "near_index")},
+    **{
+        name: ("article_id", "displaced")
+        for name in ("captions", "entities", "keywords", "articles", "near_index", "near_signatures")
+    },
 }
 
 
@@ -77,11 +81,19 @@ def apply_plan(plan_dir: Path, settings: Settings) -> list[str]:
 
 
 def discard_plan(plan_dir: Path, settings: Settings) -> None:
-    """Remove a committed plan with its staged batches and their cached task results."""
+    """Remove a committed plan with its staged batches and their cached task results. A batch planned in
+    pieces (see tasks/dedupe.py, pieces_of) loses the committed piece, and goes once its last piece is in."""
     plan = read_plan(plan_dir)
-    for staged in plan["staged"]:
+    for staged in map(Path, plan["staged"]):
+        if staged.parent.name == "pieces":
+            if staged.is_dir():  # renamed first, so a piece half removed is never planned again
+                staged.rename(staged.with_name(staged.name + ".done"))
+            shutil.rmtree(staged.with_name(staged.name + ".done"), ignore_errors=True)
+            if staged.parent.is_dir() and any(p.name.isdigit() for p in staged.parent.iterdir()):
+                continue
+            staged = staged.parent.parent
         shutil.rmtree(staged, ignore_errors=True)
-        (settings.results_dir / Path(staged).name).unlink(missing_ok=True)
+        (settings.results_dir / staged.name).unlink(missing_ok=True)
     shutil.rmtree(plan_dir)
 
 

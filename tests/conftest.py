@@ -48,7 +48,17 @@ def catalog_rows(out: Path, sql: str) -> list[tuple]:
 
 # Columns that name the run or the moment and so differ between equal ingestions.
 VOLATILE = {"run_id", "ingested_at"}
-COMPARED = ["articles", "captions", "entities", "keywords", "duplicates", "quarantine", "files", "near_index"]
+COMPARED = [
+    "articles",
+    "captions",
+    "entities",
+    "keywords",
+    "duplicates",
+    "quarantine",
+    "files",
+    "near_index",
+    "near_signatures",
+]
 
 
 def table_snapshot(out: Path) -> dict[str, list[tuple]]:

@@ -5,10 +5,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from deltalake import DeltaTable
 
 from newsetl.settings import Settings
 from tasks.catalog import write_catalog
-from tasks.dedupe import build_plan
+from tasks import dedupe
+from tasks.dedupe import build_plan, component_blocks
 from tasks.discover import DumpFile, sha256_of
 from tasks.extract import batch_key, stage_batch
 from tasks.load import apply_plan
@@ -130,6 +132,30 @@ def test_an_earlier_copy_in_a_later_run_replaces_the_article_and_takes_its_copie
     assert near == [("site/late.txt", original[0]), ("site/later.txt", original[0])]
     # The displaced article's rows that hang off it are gone.
     assert rows(settings, "SELECT DISTINCT article_id FROM near_index") == [original]
+    assert rows(settings, "SELECT article_id, octet_length(minhash) FROM near_signatures") == [(original[0], 400)]
+
+
+def test_published_articles_without_a_stored_signature_are_signed_from_their_text(settings: Settings) -> None:
+    """An archive published before signatures were stored: its candidates are read and signed instead."""
+    ingest(settings, ORIGINAL, 1)
+    table = DeltaTable(settings.table_uri("near_signatures"))
+    table.delete()
+    assert table.to_pyarrow_table().num_rows == 0
+    ingest(settings, COPIES, 2)
+    near = rows(settings, "SELECT source_file FROM duplicates WHERE kind = 'near' ORDER BY 1")
+    assert [f for (f,) in near] == sorted(COPIES)
+
+
+def test_pairs_are_checked_the_same_in_blocks_of_any_size(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    pairs = [("r1", "r2"), ("r3", "h9"), ("r2", "r4"), ("r5", "r6")]
+    blocks = component_blocks(pairs, 2)
+    assert blocks["r1"] == blocks["r2"] == blocks["r4"]  # a connected group is never cut
+    assert blocks["r3"] == blocks["h9"] != blocks["r5"] == blocks["r6"]
+    assert len(set(blocks.values())) == 3
+    monkeypatch.setattr(dedupe, "VERIFY_BLOCK", 1)
+    ingest(settings, ORIGINAL | COPIES, 1)
+    near = rows(settings, "SELECT source_file FROM duplicates WHERE kind = 'near' ORDER BY 1")
+    assert [f for (f,) in near] == sorted(COPIES)
 
 
 def test_templated_stories_stay_separate_articles(settings: Settings) -> None:
