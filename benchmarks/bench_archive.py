@@ -1,10 +1,12 @@
 """Benchmark a large archive: build it, then time a nightly run into it, a run with nothing new, an analyst's
 one-month query and a compaction.
 
-    .venv/bin/python benchmarks/bench_archive.py [--articles 1000000] [--nightly 5000] [--workdir DIR]
+    .venv/bin/python benchmarks/bench_archive.py [--articles 1000000] [--waves 10] [--nightly 5000] [--workdir DIR]
 
-1. generates `--articles` articles (seed 1) and ingests them with `newsetl run` (peak memory of the run's
-   process tree sampled as in bench_run.py);
+1. builds the archive in `--waves` waves of the generated corpus of seed 1 (`--articles` in all), each ingested
+   by its own `newsetl run` into the growing archive (peak memory of the run's process tree sampled as in
+   bench_run.py). A wave's stories are dated over 6 of 10 days, and each wave 10 days after the previous one, so
+   10 waves are about 3 months, a month about a third of the archive;
 2. generates `--nightly` more (seed 2) under each source's `night-2/` folder and ingests them: the nightly run;
 3. runs again with nothing new;
 4. times the month query of benchmarks/bench_query.py through the catalog, runs `newsetl compact`, and times it
@@ -16,7 +18,6 @@ with a running server), the flow's own time is read from the `runs` table. Figur
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,19 +31,12 @@ sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
 
 from newsetl.devserver import prefect_server  # noqa: E402
-from newsetl.generate import SOURCE_TIMEZONES  # noqa: E402
-
-NEWSETL = [sys.executable, "-m", "newsetl"]
+from newsetl.generate import SOURCE_TIMEZONES, generate_corpus  # noqa: E402
 
 
-def generate(target: Path, articles: int, seed: int) -> float:
+def generate(target: Path, articles: int, seed: int, wave: int = 1) -> float:
     start = time.perf_counter()
-    subprocess.run(
-        [*NEWSETL, "generate", str(target), "--articles", str(articles), "--seed", str(seed)],
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-    )
+    generate_corpus(target, articles, seed=seed, wave=wave)
     return time.perf_counter() - start
 
 
@@ -60,6 +54,7 @@ def last_run(out: Path) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--articles", type=int, default=1_000_000)
+    parser.add_argument("--waves", type=int, default=10, help="runs the archive is built in")
     parser.add_argument("--nightly", type=int, default=5_000)
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out-archive")
     parser.add_argument("--resume", action="store_true", help="keep the output of an earlier, interrupted build")
@@ -68,9 +63,8 @@ def main() -> None:
     raw, out = args.workdir / "raw", args.workdir / "out"
     if not args.resume:
         shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(raw, ignore_errors=True)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    if not raw.is_dir():
-        print(json.dumps({"generated": args.articles, "seconds": round(generate(raw, args.articles, 1), 1)}))
     night = args.workdir / "night"
     shutil.rmtree(night, ignore_errors=True)
     generate(night, args.nightly, 2)
@@ -79,8 +73,12 @@ def main() -> None:
         if args.duckdb_memory:
             env["NEWSETL_DUCKDB_MEMORY_LIMIT"] = args.duckdb_memory
         steps = []
-        seconds, peak, each = timed_run(env, raw, out)
-        steps.append(("archive", seconds, peak, each, last_run(out)))
+        for wave in range(1, args.waves + 1):
+            made = generate(raw, args.articles // args.waves, 1, wave)
+            seconds, peak, each = timed_run(env, raw, out)
+            steps.append((f"wave {wave}", seconds, peak, each, last_run(out)))
+            print(json.dumps({"wave": wave, "generated_s": round(made, 1), "cli_s": round(seconds, 1),
+                              "peak_rss_mb": round(peak / 1024)} | last_run(out), default=str), flush=True)  # fmt: skip
         for source in night.iterdir():  # the night's files arrive under each source's folder (or the root's)
             if source.is_dir():
                 shutil.copytree(source, raw / source.name / "night-2", dirs_exist_ok=True)
