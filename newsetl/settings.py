@@ -36,10 +36,10 @@ class Settings(BaseSettings):
     # The catalog file analysts open: default `<out_dir>/news.duckdb`, or `<work_dir>/news.duckdb` for an
     # object-store output (a DuckDB file cannot live on object storage and be replaced atomically).
     catalog: Path | None = None
-    # A parse task gets at most this many files or bytes: big enough that Prefect's ~5 ms per task is noise,
-    # small enough that a retry redoes little and that both cores get work.
-    batch_files: int = Field(default=500, ge=1)
-    batch_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
+    # An extract task gets at most this many files or bytes: big enough that Prefect's ~0.2 s between two tasks
+    # of a worker is noise, small enough that a retry redoes little (see tasks/discover.py, make_batches).
+    batch_files: int = Field(default=2000, ge=1)
+    batch_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     # A record larger than this is quarantined instead of parsed: no real article is 4 MB of text.
     max_record_bytes: int = Field(default=4_000_000, ge=1024)
     # IANA zone of each source's date lines, e.g. {"presstv": "Asia/Tehran"}; sources not listed are UTC.

@@ -11,22 +11,12 @@ import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 
 from newsetl.settings import Settings
+from tasks.records import DumpFile
 from tasks.tables import query
 
 DUMP_SUFFIXES = (".txt", ".txt.gz")
 # Names scrapers give to files they are still writing; they become dumps once renamed into place.
 PARTIAL_SUFFIXES = (".part", ".tmp", ".inprogress")
-
-
-@dataclass(frozen=True, slots=True)
-class DumpFile:
-    """One dump file version: where it is, which source it belongs to, and what its bytes hash to."""
-
-    path: str  # absolute path on disk
-    source_file: str  # path under the raw root, "/"-separated
-    source: str
-    sha256: str
-    bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,15 +115,21 @@ def hash_files(found: list[tuple[str, Path, os.stat_result]], cache: Path) -> li
     return hashes
 
 
-def make_batches(files: list[DumpFile], max_files: int, max_bytes: int, parts: int = 1) -> list[list[DumpFile]]:
-    """Cut the path-ordered file list into consecutive batches of bounded count and size, and into at least
-    `parts` batches when there are that many files, so that a small drop still keeps every worker busy."""
-    max_bytes = min(max_bytes, max(1, -(-sum(f.bytes for f in files) // parts)))
+def make_batches(files: list[DumpFile], max_files: int, max_bytes: int, workers: int = 0) -> list[list[DumpFile]]:
+    """Cut the path-ordered file list into consecutive batches of bounded count and size and of about equal
+    size. With `workers`, at least two batches a worker when there are that many files, and a multiple of
+    `workers` batches, so that every worker is busy until the end."""
+    total = sum(f.bytes for f in files)
+    count = max(1, 2 * workers, -(-total // max_bytes), -(-len(files) // max_files))
+    if workers:
+        count = -(-count // workers) * workers
+    target = total / count
     batches: list[list[DumpFile]] = []
     current: list[DumpFile] = []
     size = 0
     for f in files:
-        if current and (len(current) >= max_files or size + f.bytes > max_bytes):
+        # A file goes to the next batch when it would end past the bounds, or mostly past the even share.
+        if current and (len(current) >= max_files or size + f.bytes > max_bytes or size + f.bytes / 2 > target):
             batches.append(current)
             current, size = [], 0
         current.append(f)
@@ -144,10 +140,10 @@ def make_batches(files: list[DumpFile], max_files: int, max_bytes: int, parts: i
 
 
 def batches_for(files: list[DumpFile], settings: Settings) -> list[list[DumpFile]]:
-    """The extract batches of a run: two per worker at least, so one slow batch does not leave the other
-    workers idle at the end."""
-    workers = settings.workers or os.cpu_count() or 1
-    return make_batches(files, settings.batch_files, settings.batch_bytes, parts=2 * workers)
+    """The extract batches of a run (see make_batches) for the workers the run has."""
+    return make_batches(
+        files, settings.batch_files, settings.batch_bytes, workers=settings.workers or os.cpu_count() or 1
+    )
 
 
 @task(name="discover-files", retries=2, retry_delay_seconds=[1, 5])

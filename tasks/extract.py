@@ -18,10 +18,9 @@ from newsetl.schemas import STAGED_FILES, STAGED_QUARANTINE, STAGED_RECORDS
 from newsetl.settings import Settings
 from tasks.article import article_row
 from tasks.clean import DEFAULT_FURNITURE, clean_record
-from tasks.discover import DumpFile
 from tasks.near import band_keys, shingles_of_tokens, signature, tokens_and_joins
 from tasks.parse import read_dump
-from tasks.records import CleanRecord, Rejected
+from tasks.records import CleanRecord, DumpFile, Rejected
 
 # Bump when parsing or cleaning changes what a batch stages, so cached batches are not reused.
 EXTRACT_VERSION = "6"
@@ -94,6 +93,8 @@ class _Staged:
                 self.finish(self.rows)
             self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
             self.rows = []
+            # Arrow's allocator keeps freed pages for reuse, a few MB per flush that add up to tens over a batch.
+            pa.default_memory_pool().release_unused()
 
     def close(self) -> None:
         self.flush()

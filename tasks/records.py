@@ -7,6 +7,18 @@ from newsetl.reasons import Reason
 
 
 @dataclass(frozen=True, slots=True)
+class DumpFile:
+    """One dump file version: where it is, which source it belongs to, and what its bytes hash to. (Here, not
+    in tasks/discover.py: an extract worker needs it, and not the table code discovery imports.)"""
+
+    path: str  # absolute path on disk
+    source_file: str  # path under the raw root, "/"-separated
+    source: str
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class RawRecord:
     """One record as the dump holds it, decoded to text, header split off, nothing cleaned yet."""
 

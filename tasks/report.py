@@ -10,7 +10,7 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.futures import PrefectFuture, as_completed
 
 from newsetl.settings import Settings
-from tasks.discover import DumpFile
+from tasks.records import DumpFile
 from tasks.tables import query, sql_literal
 
 # Share of the progress bar each stage ends at: extraction is most of a run's time.

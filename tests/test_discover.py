@@ -55,8 +55,16 @@ def test_batches_keep_order_and_bounds() -> None:
 def test_a_small_drop_is_cut_into_enough_batches_for_every_worker() -> None:
     files = [DumpFile(f"/r/{i}", f"{i:03d}", "s", str(i), 10) for i in range(8)]
     assert [len(b) for b in make_batches(files, max_files=500, max_bytes=1 << 30)] == [8]
-    assert [len(b) for b in make_batches(files, max_files=500, max_bytes=1 << 30, parts=4)] == [2, 2, 2, 2]
-    assert [len(b) for b in make_batches(files[:3], max_files=500, max_bytes=1 << 30, parts=4)] == [1, 1, 1]
+    assert [len(b) for b in make_batches(files, max_files=500, max_bytes=1 << 30, workers=2)] == [2, 2, 2, 2]
+    assert [len(b) for b in make_batches(files[:3], max_files=500, max_bytes=1 << 30, workers=2)] == [1, 1, 1]
+
+
+def test_batches_are_of_about_equal_size_and_a_multiple_of_the_workers() -> None:
+    """60 files of 10 bytes, at most 120 bytes a batch: 5 batches would do, but 6 keep 2 workers busy to the end."""
+    files = [DumpFile(f"/r/{i}", f"{i:03d}", "s", str(i), 10) for i in range(60)]
+    assert [len(b) for b in make_batches(files, max_files=500, max_bytes=120)] == [12] * 5
+    assert [len(b) for b in make_batches(files, max_files=500, max_bytes=120, workers=2)] == [10] * 6
+    assert [len(b) for b in make_batches(files, max_files=8, max_bytes=1000, workers=2)] == [8] * 7 + [4]
 
 
 def test_an_unchanged_file_is_not_read_again(tmp_path: Path) -> None:
