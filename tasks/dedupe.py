@@ -521,6 +521,8 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
                 quarantine.append(pa.Table.from_pylist(rejected, schema=STAGED_QUARANTINE))
             finals.append(tmp / f"final-{len(finals):05d}.parquet")
             pq.write_table(final, finals[-1], compression="zstd")
+    # Arrow's allocator keeps the pages of the chunks read and written; the decisions' DuckDB needs them.
+    pa.default_memory_pool().release_unused()
 
     # 2. Decide against the history, and 3. write every row the run commits.
     con = connect(settings)

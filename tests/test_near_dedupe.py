@@ -8,8 +8,8 @@ import pytest
 from deltalake import DeltaTable
 
 from newsetl.settings import Settings
-from tasks.catalog import write_catalog
 from tasks import dedupe
+from tasks.catalog import write_catalog
 from tasks.dedupe import build_plan, component_blocks
 from tasks.discover import DumpFile, sha256_of
 from tasks.extract import batch_key, stage_batch

@@ -16,7 +16,24 @@ from tasks.load import apply_plan, pending_plans
 from tasks.tables import ensure_tables
 from tests.conftest import catalog_rows, table_snapshot
 
-WORDS = "bank rate lira vote court army port wheat oil gas strike rally talks border trade budget".split()
+WORDS = [
+    "bank",
+    "rate",
+    "lira",
+    "vote",
+    "court",
+    "army",
+    "port",
+    "wheat",
+    "oil",
+    "gas",
+    "strike",
+    "rally",
+    "talks",
+    "border",
+    "trade",
+    "budget",
+]
 
 
 def dump(records: int) -> str:
@@ -26,7 +43,7 @@ def dump(records: int) -> str:
     out = []
     for no in range(records):
         text = texts[no - 7] if no % 10 == 9 else texts[no]
-        title = "" if no == 31 else f"Story {no % 10 == 9 and no - 7 or no}"
+        title = "" if no == 31 else f"Story {(no % 10 == 9 and no - 7) or no}"
         out.append(f"{no}\nSaturday 10 September 2016 - 10:{no % 60:02d}\n\n{title}\n\n{text}\n\n")
     return "".join(out)
 
