@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from bench_query import compact_and_measure, measure  # (benchmarks/ is first on sys.path when run as a script)
-from bench_run import timed_run
+from bench_run import Timed, timed_run
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,6 +38,15 @@ def generate(target: Path, articles: int, seed: int, wave: int = 1) -> float:
     start = time.perf_counter()
     generate_corpus(target, articles, seed=seed, wave=wave)
     return time.perf_counter() - start
+
+
+def figures(timed: Timed) -> dict[str, object]:
+    return {
+        "cli_s": round(timed.seconds, 1),
+        "peak_rss_mb": round(timed.peak_rss_kib / 1024),
+        "peak_pss_mb": round(timed.peak_pss_kib / 1024),
+        "largest_processes_mb": [round(k / 1024) for k in timed.each_rss_kib[:3]],
+    }
 
 
 def last_run(out: Path) -> dict[str, object]:
@@ -75,23 +84,20 @@ def main() -> None:
         steps = []
         for wave in range(1, args.waves + 1):
             made = generate(raw, args.articles // args.waves, 1, wave)
-            seconds, peak, each = timed_run(env, raw, out)
-            steps.append((f"wave {wave}", seconds, peak, each, last_run(out)))
-            print(json.dumps({"wave": wave, "generated_s": round(made, 1), "cli_s": round(seconds, 1),
-                              "peak_rss_mb": round(peak / 1024)} | last_run(out), default=str), flush=True)  # fmt: skip
+            timed = timed_run(env, raw, out)
+            steps.append((f"wave {wave}", timed, last_run(out)))
+            print(
+                json.dumps({"wave": wave, "generated_s": round(made, 1)} | figures(timed) | last_run(out)), flush=True
+            )
         for source in night.iterdir():  # the night's files arrive under each source's folder (or the root's)
             if source.is_dir():
                 shutil.copytree(source, raw / source.name / "night-2", dirs_exist_ok=True)
             else:
                 shutil.copy(source, raw / f"night-2-{source.name}")
-        seconds, peak, each = timed_run(env, raw, out)
-        steps.append(("nightly", seconds, peak, each, last_run(out)))
-        seconds, peak, each = timed_run(env, raw, out)
-        steps.append(("nothing new", seconds, peak, each, last_run(out)))
-        for name, seconds, peak, each, row in steps:
-            figures = {"step": name, "cli_s": round(seconds, 1), "peak_rss_mb": round(peak / 1024)}
-            figures["largest_processes_mb"] = [round(k / 1024) for k in each[:3]]
-            print(json.dumps(figures | row, default=str))
+        steps.append(("nightly", timed_run(env, raw, out), last_run(out)))
+        steps.append(("nothing new", timed_run(env, raw, out), last_run(out)))
+        for name, timed, row in steps:
+            print(json.dumps({"step": name} | figures(timed) | row, default=str))
         print("\nmonth query, before compaction:")
         measure(out)
         compact_and_measure(out, env)

@@ -100,7 +100,7 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
     plain = plain_run(raw, plain_out)
     with prefect_server(args.workdir / "prefect-home") as server:
-        cli_seconds, _, _ = timed_run(server | ENV, raw, flow_out)
+        cli_seconds = timed_run(server | ENV, raw, flow_out).seconds
     con = duckdb.connect(str(flow_out / "news.duckdb"), read_only=True)
     flow_seconds = con.sql("SELECT seconds FROM runs").fetchall()[0][0]
     con.close()

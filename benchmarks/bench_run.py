@@ -18,6 +18,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import NamedTuple
 from uuid import UUID
 
 import duckdb
@@ -30,14 +31,22 @@ from newsetl.devserver import prefect_server  # noqa: E402
 from newsetl.generate import SOURCE_TIMEZONES  # noqa: E402
 
 
-def tree_rss_kib(pid: int) -> dict[int, int]:
-    """Resident memory of a process and each of its descendants (the extract workers are child processes)."""
+def tree_memory_kib(pid: int, pss: bool = True) -> dict[int, tuple[int, int]]:
+    """(RSS, PSS) of a process and each of its descendants (the extract workers are child processes). RSS
+    counts the pages of shared libraries (Arrow, DuckDB, numpy) in every process that maps them; PSS divides
+    them among those processes, so a tree's summed PSS is the memory it takes from the machine. Reading PSS
+    costs the kernel a walk of every page table: with `pss=False` it is 0."""
     found, todo = {}, [pid]
     while todo:
         p = todo.pop()
         try:
             status = Path(f"/proc/{p}/status").read_text()
-            found[p] = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+            rss = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+            proportional = 0
+            if pss:
+                rollup = Path(f"/proc/{p}/smaps_rollup").read_text()
+                proportional = int(next(line.split()[1] for line in rollup.splitlines() if line.startswith("Pss:")))
+            found[p] = (rss, proportional)
             for task_dir in Path(f"/proc/{p}/task").iterdir():
                 todo += [int(c) for c in (task_dir / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError, StopIteration):
@@ -45,9 +54,15 @@ def tree_rss_kib(pid: int) -> dict[int, int]:
     return found
 
 
-def timed_run(env: dict[str, str], raw: Path, out: Path) -> tuple[float, int, list[int]]:
-    """Run `newsetl run`; returns seconds, the peak of its process tree's summed RSS (sampled every 20 ms) and
-    the peak of each process (KiB, largest first)."""
+class Timed(NamedTuple):
+    seconds: float
+    peak_rss_kib: int  # the peak of the tree's summed RSS
+    each_rss_kib: list[int]  # the peak RSS of each process, largest first
+    peak_pss_kib: int  # the peak of the tree's summed PSS
+
+
+def timed_run(env: dict[str, str], raw: Path, out: Path) -> Timed:
+    """Run `newsetl run`, sampling the RSS of its process tree every 20 ms, and its PSS every 0.5 s."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "newsetl", "run", "--raw", str(raw), "--out", str(out)],
@@ -56,19 +71,22 @@ def timed_run(env: dict[str, str], raw: Path, out: Path) -> tuple[float, int, li
         stderr=subprocess.STDOUT,
         cwd=ROOT,
     )
-    peak = 0
+    peak = peak_pss = 0
     each: dict[int, int] = defaultdict(int)
+    samples = 0
     while proc.poll() is None:
-        sample = tree_rss_kib(proc.pid)
-        peak = max(peak, sum(sample.values()))
-        for p, kib in sample.items():
+        sample = tree_memory_kib(proc.pid, pss=samples % 25 == 0)
+        samples += 1
+        peak = max(peak, sum(rss for rss, _ in sample.values()))
+        peak_pss = max(peak_pss, sum(pss for _, pss in sample.values()))  # 0 when not read
+        for p, (kib, _) in sample.items():
             each[p] = max(each[p], kib)
         time.sleep(0.02)
     seconds = time.perf_counter() - start
     output = proc.stdout.read().decode() if proc.stdout else ""
     if proc.returncode:
         raise SystemExit(f"newsetl run failed:\n{output[-5000:]}")
-    return seconds, peak, sorted(each.values(), reverse=True)
+    return Timed(seconds, peak, sorted(each.values(), reverse=True), peak_pss)
 
 
 async def stage_seconds(env: dict[str, str], run_id: str) -> tuple[dict[str, float], float]:
@@ -134,14 +152,14 @@ def main() -> None:
                     cwd=ROOT,
                 )
             generated = time.perf_counter() - start
-            seconds, peak_kib, each_kib = timed_run(env, raw, out)
+            seconds, peak_kib, each_kib, pss_kib = timed_run(env, raw, out)
             con = duckdb.connect(str(out / "news.duckdb"), read_only=True)
             run_id, records, run_seconds = con.sql("SELECT run_id, records, seconds FROM runs").fetchall()[0]
             raw_mb = con.sql("SELECT sum(bytes) / 1e6 FROM files").fetchall()[0][0]
             con.close()
             stages, untasked = asyncio.run(stage_seconds(env, run_id))
             floor = floor_seconds(raw, out, args.workdir)
-            rerun_seconds, _, _ = timed_run(env, raw, out)
+            rerun_seconds = timed_run(env, raw, out).seconds
             results.append(
                 {
                     "articles": n,
@@ -155,6 +173,7 @@ def main() -> None:
                     "records_per_s_cli": round(records / seconds),
                     "peak_rss_mb": round(peak_kib / 1024),
                     "peak_rss_mb_per_process": [round(k / 1024) for k in each_kib[:4]],
+                    "peak_pss_mb": round(pss_kib / 1024),
                     "flow_time_outside_tasks": f"{untasked:.1%}",
                     "floor_s": round(floor, 2),
                     "ratio_to_floor": round(run_seconds / floor, 1),
@@ -164,15 +183,16 @@ def main() -> None:
             )
             print(json.dumps(results[-1], indent=1), flush=True)
     print(
-        "\n| articles | entities | records | raw MB | flow s | records/s | peak RSS MB (largest processes) | floor s "
-        "| x floor | outside tasks | rerun s |"
+        "\n| articles | entities | records | raw MB | flow s | records/s | peak RSS MB (largest processes) "
+        "| peak PSS MB | floor s | x floor | outside tasks | rerun s |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         print(
             f"| {r['articles']} | {'on' if r['entities'] else 'off'} | {r['records']} | {r['raw_mb']} | "
             f"{r['flow_s']} | {r['records_per_s_flow']} | "
-            f"{r['peak_rss_mb']} ({', '.join(map(str, r['peak_rss_mb_per_process']))}) | {r['floor_s']} | "
+            f"{r['peak_rss_mb']} ({', '.join(map(str, r['peak_rss_mb_per_process']))}) | {r['peak_pss_mb']} | "
+            f"{r['floor_s']} | "
             f"{r['ratio_to_floor']} | {r['flow_time_outside_tasks']} | {r['rerun_nothing_new_s']} |"
         )
 

@@ -125,18 +125,19 @@ def main() -> None:
             records = write(raw)
             made = time.perf_counter() - start
             raw_mb = sum(p.stat().st_size for p in raw.rglob("*") if p.is_file()) / 1e6
-            seconds, peak, each = timed_run(env, raw, out)
+            seconds, peak, each, pss = timed_run(env, raw, out)
             shutil.rmtree(raw)
-            rows.append((name, records, raw_mb, made, seconds, peak, each))
-            print(json.dumps({"input": name, "records": records, "raw_mb": round(raw_mb), "written_s": round(made, 1),
-                              "run_s": round(seconds, 1), "peak_rss_mb": round(peak / 1024),
-                              "largest_processes_mb": [round(k / 1024) for k in each[:3]]}), flush=True)  # fmt: skip
-    print("\n| input | records | raw MB | run s | records/s | peak RSS MB | largest process MB |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for name, records, raw_mb, _, seconds, peak, each in rows:
+            rows.append((name, records, raw_mb, made, seconds, peak, each, pss))
+            figures = {"input": name, "records": records, "raw_mb": round(raw_mb), "written_s": round(made, 1),
+                       "run_s": round(seconds, 1), "peak_rss_mb": round(peak / 1024), "peak_pss_mb": round(pss / 1024),
+                       "largest_processes_mb": [round(k / 1024) for k in each[:3]]}  # fmt: skip
+            print(json.dumps(figures), flush=True)
+    print("\n| input | records | raw MB | run s | records/s | peak RSS MB | largest process MB | peak PSS MB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, records, raw_mb, _, seconds, peak, each, pss in rows:
         print(
             f"| {name} | {records:,} | {raw_mb:,.0f} | {seconds:.0f} | {records / seconds:,.0f} | "
-            f"{peak / 1024:,.0f} | {each[0] / 1024:,.0f} |"
+            f"{peak / 1024:,.0f} | {each[0] / 1024:,.0f} | {pss / 1024:,.0f} |"
         )
 
 
