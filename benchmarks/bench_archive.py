@@ -7,7 +7,8 @@ one-month query and a compaction.
    by its own `newsetl run` into the growing archive (peak memory of the run's process tree sampled as in
    bench_run.py). A wave's stories are dated over 6 of 10 days, and each wave 10 days after the previous one, so
    10 waves are about 3 months, a month about a third of the archive;
-2. generates `--nightly` more (seed 2) under each source's `night-2/` folder and ingests them: the nightly run;
+2. generates `--nightly` more (seed `--night`, 2) under each source's `night-2/` folder and ingests them: the
+   nightly run (`--resume --waves 0 --night 3` runs another night into the archive built before);
 3. runs again with nothing new;
 4. times the month query of benchmarks/bench_query.py through the catalog, runs `newsetl compact`, and times it
    again.
@@ -65,6 +66,7 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=1_000_000)
     parser.add_argument("--waves", type=int, default=10, help="runs the archive is built in")
     parser.add_argument("--nightly", type=int, default=5_000)
+    parser.add_argument("--night", type=int, default=2, help="seed and folder (night-N) of the nightly run")
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out-archive")
     parser.add_argument("--resume", action="store_true", help="keep the output of an earlier, interrupted build")
     parser.add_argument("--duckdb-memory", help="NEWSETL_DUCKDB_MEMORY_LIMIT for the runs (default: the setting's)")
@@ -76,7 +78,7 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     night = args.workdir / "night"
     shutil.rmtree(night, ignore_errors=True)
-    generate(night, args.nightly, 2)
+    generate(night, args.nightly, args.night)
     with prefect_server(args.workdir / "prefect-home") as server:
         env = server | {"NEWSETL_SOURCE_TIMEZONES": json.dumps(SOURCE_TIMEZONES), "NEWSETL_ENTITIES": "false"}
         if args.duckdb_memory:
@@ -91,9 +93,9 @@ def main() -> None:
             )
         for source in night.iterdir():  # the night's files arrive under each source's folder (or the root's)
             if source.is_dir():
-                shutil.copytree(source, raw / source.name / "night-2", dirs_exist_ok=True)
+                shutil.copytree(source, raw / source.name / f"night-{args.night}", dirs_exist_ok=True)
             else:
-                shutil.copy(source, raw / f"night-2-{source.name}")
+                shutil.copy(source, raw / f"night-{args.night}-{source.name}")
         steps.append(("nightly", timed_run(env, raw, out), last_run(out)))
         steps.append(("nothing new", timed_run(env, raw, out), last_run(out)))
         for name, timed, row in steps:
