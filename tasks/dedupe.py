@@ -163,6 +163,9 @@ def find_pairs(con: duckdb.DuckDBPyConnection) -> None:
     for part in range(parts):
         con.execute(BAND_PAIRS_SQL.format(parts=parts, part=part))
     con.execute(PAIRS_SQL)
+    # What made the pairs is needed no more: its memory goes to the rest of the plan.
+    for table in ("band_pairs", "hot", "survivor_bands", "run_bands", "cand_hist"):
+        con.execute(f"DROP TABLE {table}")
 
 
 # After `near` (node, target, similarity) is registered: every node's fate and the article it now points to.
@@ -356,10 +359,10 @@ def likely_pairs(
     con: duckdb.DuckDBPyConnection, rows: dict[str, int], signatures: npt.NDArray[np.uint32], threshold: float
 ) -> tuple[int, list[tuple[str, str]]]:
     """The number of candidate pairs, and those whose MinHash estimate is within ESTIMATE_MARGIN of the
-    threshold (see near.py); read 50,000 pairs at a time."""
+    threshold (see near.py); read 10,000 pairs at a time (their two signature matrices are 8 MB)."""
     result = con.execute("SELECT a, b FROM pairs")
     total, kept = 0, []
-    while chunk := result.fetchmany(50_000):
+    while chunk := result.fetchmany(10_000):
         total += len(chunk)
         known = [(a, b) for a, b in chunk if a in rows and b in rows]
         if not known:
