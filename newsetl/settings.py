@@ -67,9 +67,10 @@ class Settings(BaseSettings):
     # DuckDB's cap while deduplicating (it spills beyond): 256MB ran out against a history of 700,000 articles.
     duckdb_memory_limit: str = "1GB"
     # Compaction (`newsetl compact`, and a run when files pile up) writes files of about this size: large enough
-    # that a month of articles is one or a few files, small enough that deleting a few replaced articles
-    # (a rewrite of the files holding them) stays cheap.
-    compact_target_bytes: int = Field(default=128 * 1024 * 1024, ge=1024 * 1024)
+    # that a month of articles is a few files, small enough that replacing a few articles stays cheap. The Delta
+    # writer rewrites a file holding a replaced article (a revision, an earlier copy) in memory, at about 6 times
+    # its size: 128 MiB files took a nightly run's commit to 1 GB.
+    compact_target_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024)
     # A run compacts a table once one of its partitions holds this many files below the target size: each
     # run adds about one file per extract batch and partition, and compacting every run would rewrite the
     # month being filled every night.
