@@ -48,7 +48,7 @@ SEED = int(os.environ.get("NEWSETL_FAULT_SEED", "5"))
 # attempt killed in extraction or planning pays the run's start-up and its extract workers' (8-15 s here), one killed
 # in a commit or the catalog about 4-5 s: this split keeps the test near 4 minutes on 2 cores.
 STAGE_KILLS = {"extract": 6, "plan": 2, "commit": 9, "catalog": 3}
-# 15 extract batches instead of 3 at the default 500 files: a kill then loses one batch of work, not a third.
+# About 16 extract batches instead of 4 at the default 2,000 files: a kill then loses one batch of work, not a quarter.
 BATCH_FILES = "100"
 POLL = 0.005
 ATTEMPT_TIMEOUT = 180
