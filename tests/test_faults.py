@@ -46,7 +46,7 @@ ARTICLES = 20_000
 SEED = int(os.environ.get("NEWSETL_FAULT_SEED", "5"))
 # Kills per stage (20 in all). Extraction is most of a run and the commits are where exactly-once is decided. An
 # attempt killed in extraction or planning pays the run's start-up and its extract workers' (8-15 s here), one killed
-# in a commit or the catalog about 4-5 s: this split keeps the test near 4 minutes on 2 cores.
+# in a commit or the catalog about 2-5 s: this split keeps the test near 2 minutes on 2 cores.
 STAGE_KILLS = {"extract": 6, "plan": 2, "commit": 9, "catalog": 3}
 # About 16 extract batches instead of 4 at the default 2,000 files: a kill then loses one batch of work, not a quarter.
 BATCH_FILES = "100"
