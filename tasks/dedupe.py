@@ -281,17 +281,6 @@ def load_keys(con: duckdb.DuckDBPyConnection, run_sql: str, settings: Settings) 
     )
 
 
-def run_columns(finals: list[Path], nodes: set[str], columns: list[str]) -> dict[str, dict[str, Any]]:
-    """The given columns of this run's nodes, read from its work files."""
-    positions = pa.array(sorted(int(n[1:]) for n in nodes if n[0] == "r"), pa.int64())
-    found: dict[str, dict[str, Any]] = {}
-    for path in finals:
-        t = pq.read_table(path, columns=["pos", *columns])
-        t = t.filter(pc.is_in(t.column("pos"), value_set=positions))
-        found.update((f"r{r.pop('pos')}", r) for r in t.to_pylist())
-    return found
-
-
 def history_scan(con: duckdb.DuckDBPyConnection, ids: list[str], settings: Settings) -> str:
     """The published articles of these ids as a table expression over the partitions (year, month) that hold
     them only."""
