@@ -5,6 +5,8 @@ from collections import Counter
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from newsetl.generate import generate_corpus
@@ -16,7 +18,16 @@ from tasks.dedupe import build_plan, next_seq
 from tasks.discover import DumpFile, make_batches, scan_raw_dir, sha256_of, source_of
 from tasks.extract import batch_key, stage_batch
 from tasks.load import apply_plan
-from tasks.tables import committed_version, ensure_tables, file_list, open_table, query
+from tasks.tables import (
+    ROW_GROUP_ROWS,
+    WRITER,
+    commit,
+    committed_version,
+    ensure_tables,
+    file_list,
+    open_table,
+    query,
+)
 from tests.conftest import catalog_rows, run_newsetl, table_snapshot
 
 
@@ -160,3 +171,23 @@ def test_newsetl_compact_then_rerun_changes_nothing(prefect_server: dict[str, st
     assert table_snapshot(out) == before
     statuses = catalog_rows(out, "SELECT status FROM runs")
     assert statuses == [("completed",)] * 3
+
+
+def test_committed_and_compacted_files_keep_row_groups_small(tmp_path: Path) -> None:
+    """A reader holds a row group's column chunk at a time: compaction must not make one of a whole file."""
+    settings = Settings(raw_dir=tmp_path / "raw", out_dir=tmp_path / "out", entities=False)
+    ensure_tables(settings)
+    schema = TABLES["near_signatures"]
+    rows = ROW_GROUP_ROWS * 2 + 5
+    for part in range(2):
+        ids = pa.array([f"{part}-{i}" for i in range(rows)], pa.string())
+        sig = pa.array([bytes(400)] * rows, pa.binary())
+        run = pa.array(["run"] * rows, pa.string())
+        commit(open_table(settings, "near_signatures"), pa.table([ids, sig, run], schema=schema), part + 1)
+    table = open_table(settings, "near_signatures")
+    table.optimize.compact(writer_properties=WRITER)
+    files = file_list(open_table(settings, "near_signatures"))
+    assert len(files) == 1
+    meta = pq.ParquetFile(files[0]).metadata
+    assert meta.num_rows == 2 * rows
+    assert max(meta.row_group(i).num_rows for i in range(meta.num_row_groups)) == ROW_GROUP_ROWS
