@@ -1,12 +1,19 @@
 """Delta Lake tables under the output directory: create, read through DuckDB, commit exactly once."""
 
+import json
+import time
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake.transaction import AddAction, RemoveAction
 
 from newsetl.schemas import PARTITIONS, TABLES
 from newsetl.settings import Settings
@@ -21,6 +28,8 @@ PARTS = 1_000_000
 # and DuckDB reads the row groups of one file in parallel.
 ROW_GROUP_ROWS = 16_384
 WRITER = WriterProperties(compression="ZSTD", max_row_group_size=ROW_GROUP_ROWS)
+# Rows a batch when a delete rewrites a file (see delete_where_in).
+REWRITE_ROWS = 4096
 
 
 def ensure_tables(settings: Settings) -> None:
@@ -151,11 +160,66 @@ def commit(
 
 
 def delete_where_in(table: DeltaTable, column: str, values: Iterable[str]) -> None:
-    """Delete rows whose `column` is one of `values` (idempotent: deleting twice deletes nothing more)."""
-    values = sorted(set(values))
-    for start in range(0, len(values), 1000):
-        chunk = sql_list(values[start : start + 1000])
-        table.delete(f"{column} IN ({chunk})", writer_properties=WRITER)
+    """Delete the rows whose `column` is one of `values`, in one commit that replaces each file holding one by a
+    copy without those rows, written a row group at a time. (deltalake's own delete holds a file's rows in
+    memory at several times the file's size.) Idempotent: deleting twice deletes nothing more."""
+    wanted = pa.array(sorted(set(values)), pa.string())
+    if not len(wanted):
+        return
+    fs, root = arrow_filesystem(table.table_uri)
+    now = int(time.time() * 1000)
+    actions: list[AddAction | RemoveAction] = []
+    for added in pa.table(table.get_add_actions(flatten=True)).to_pylist():
+        path = added["path"]
+        source = pq.ParquetFile(f"{root}/{path}", filesystem=fs)
+        hit = [i for i in range(source.num_row_groups) if _holds(source.read_row_group(i, [column]), column, wanted)]
+        if not hit:
+            continue
+        partition = {k.split(".", 1)[1]: v for k, v in added.items() if k.startswith("partition.")}
+        values_of = {k: None if v is None else str(v) for k, v in partition.items()}
+        actions.append(RemoveAction(path, True, now, added["size_bytes"], values_of))
+        copy = f"{path.rsplit('/', 1)[0] + '/' if '/' in path else ''}part-00000-{uuid.uuid4()}-c000.zstd.parquet"
+        rows = _copy_without(source, hit, column, wanted, fs, f"{root}/{copy}")
+        if rows:
+            size = fs.get_file_info(f"{root}/{copy}").size
+            actions.append(AddAction(copy, size, values_of, now, True, json.dumps({"numRecords": rows})))
+        else:
+            fs.delete_file(f"{root}/{copy}")
+    if actions:
+        table.create_write_transaction(actions, "append", table.schema(), table.metadata().partition_columns or None)
+
+
+def _holds(rows: pa.Table, column: str, wanted: pa.Array) -> bool:
+    return bool(pc.any(pc.is_in(rows.column(column), wanted)).as_py())
+
+
+def _copy_without(
+    source: pq.ParquetFile, hit: list[int], column: str, wanted: pa.Array, fs: pafs.FileSystem, where: str
+) -> int:
+    """Copy `source` to `where` without the rows whose `column` is in `wanted` (only row groups in `hit` hold
+    one); returns the rows written. It goes by batches of REWRITE_ROWS, each written as a row group: a row group
+    of 16,384 rows would be held whole by the writer, at about three times its size."""
+    rows = 0
+    with pq.ParquetWriter(where, source.schema_arrow, filesystem=fs, compression="zstd") as writer:
+        for i in range(source.num_row_groups):
+            for batch in source.iter_batches(batch_size=REWRITE_ROWS, row_groups=[i]):
+                if i in hit:
+                    batch = batch.filter(pc.invert(pc.is_in(batch.column(column), wanted)))
+                if batch.num_rows:
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+    return rows
+
+
+def arrow_filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """The Arrow filesystem of a table URI and the table's root in it: the local disk, or an object store
+    through fsspec (s3fs), as DuckDB reads it (see register_object_store)."""
+    scheme, _, rest = uri.partition("://")
+    if not rest or scheme == "file":
+        return pafs.LocalFileSystem(), unquote(rest if rest else uri).rstrip("/")
+    import fsspec  # imported late: only object-store outputs need it (pip install newsetl[s3])
+
+    return pafs.PyFileSystem(pafs.FSSpecHandler(fsspec.filesystem(scheme))), rest.rstrip("/")
 
 
 def duckdb_type(t: pa.DataType) -> str:

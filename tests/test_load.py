@@ -1,10 +1,16 @@
-"""Committing plans: revisions replace articles with their captions, and replaying a plan changes nothing."""
+"""Committing plans: revisions replace articles with their captions, replaying a plan changes nothing, and a
+delete rewrites only the files it must."""
 
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from deltalake import DeltaTable, write_deltalake
+
 from newsetl.settings import Settings
 from tasks.load import apply_plan
-from tasks.tables import query
+from tasks.tables import delete_where_in, query
 from tests.conftest import ingest_without_prefect
 
 
@@ -48,3 +54,37 @@ def test_a_run_of_only_broken_files_quarantines_them_and_publishes_nothing(tmp_p
     ingest_without_prefect(settings, {"junk.txt": "\x00\x01\x02 not a dump \x00" * 50}, 1)
     assert rows(settings, "SELECT count(*) AS n FROM {articles}") == [{"n": 0}]
     assert [r["source_file"] for r in rows(settings, "SELECT source_file FROM {quarantine}")] == ["site/junk.txt"]
+
+
+def test_a_delete_rewrites_only_the_files_that_hold_a_row_and_keeps_the_rest(tmp_path: Path) -> None:
+    uri = str(tmp_path / "t")
+    schema = pa.schema([("article_id", pa.string()), ("year", pa.int32()), ("body", pa.string())])
+
+    def write(ids: list[str], year: int | None) -> None:
+        data = pa.table({"article_id": ids, "year": [year] * len(ids), "body": [i * 50 for i in ids]}, schema)
+        write_deltalake(uri, data, mode="append", partition_by=["year"])
+
+    write([f"a{i}" for i in range(10_000)], 2016)  # 3 batches of 4,096 rows: row groups are rewritten by batch
+    write(["b1", "b2"], None)  # a file whose rows all go
+    write(["c1", "c2"], 2017)  # a file with no row to delete
+    table = DeltaTable(uri)
+    untouched = [u for u in table.file_uris() if "year=2017" in u]
+
+    delete_where_in(table, "article_id", ["a5", "a9999", "b1", "b2", "nowhere"])
+
+    table = DeltaTable(uri)
+    left = pa.table(table.to_pyarrow_table()).sort_by("article_id")
+    assert left.num_rows == 10_000 - 2 + 2
+    assert not {"a5", "a9999", "b1", "b2"} & set(left.column("article_id").to_pylist())
+    assert left.filter(pc.equal(left["article_id"], "a7")).to_pylist() == [
+        {"article_id": "a7", "year": 2016, "body": "a7" * 50}
+    ]
+    assert len(table.file_uris()) == 2 and untouched[0] in table.file_uris()
+    rewritten = next(u for u in table.file_uris() if "year=2016" in u)
+    assert pq.ParquetFile(rewritten).metadata.num_row_groups == 3
+    assert pa.table(table.get_add_actions(flatten=True)).column("num_records").to_pylist().count(9_998) == 1
+    version = table.version()
+    delete_where_in(table, "article_id", ["a5", "b1"])  # again: nothing is left to delete, nothing is committed
+    assert DeltaTable(uri).version() == version
+    table.optimize.compact()  # the rewritten file's statistics are enough for Delta's own operations
+    assert DeltaTable(uri).to_pyarrow_table().num_rows == 10_000

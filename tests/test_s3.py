@@ -73,7 +73,8 @@ def test_a_run_into_s3_publishes_what_a_local_run_does(
     work = tmp_path / "work"
     s3 = {**env, **s3_env, "NEWSETL_WORK_DIR": str(work)}
     started = time.monotonic()
-    done = run_newsetl(s3, "run", "--raw", str(raw), "--out", remote)
+    # In rounds of 60 records, so that later rounds replace articles already on S3: its files are rewritten.
+    done = run_newsetl({**s3, "NEWSETL_PLAN_RECORDS": "60"}, "run", "--raw", str(raw), "--out", remote)
     print(f"run into s3: {time.monotonic() - started:.1f} s")
     assert str(work / "news.duckdb") in done.stdout.replace("\n", "")
 
@@ -86,6 +87,8 @@ def test_a_run_into_s3_publishes_what_a_local_run_does(
     # The catalog is a local file whose views read s3:// URIs: an analyst registers an fsspec filesystem.
     con = duckdb.connect(str(work / "news.duckdb"), read_only=True)
     fs = s3fs.S3FileSystem(key="test", secret="test", endpoint_url=s3_env["AWS_ENDPOINT_URL"])
+    logs = [fs.cat(p) for p in fs.glob(f"{BUCKET}/news/articles/_delta_log/*.json")]
+    assert any(b'"remove"' in log for log in logs)
     con.register_filesystem(fs)
     assert con.execute("SELECT count(*) FROM articles").fetchall() == [(len(published["articles"]),)]
     con.close()
