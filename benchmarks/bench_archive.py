@@ -17,6 +17,7 @@ with a running server), the flow's own time is read from the `runs` table. Figur
 """
 
 import argparse
+import asyncio
 import json
 import shutil
 import sys
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 
 from bench_query import compact_and_measure, measure  # (benchmarks/ is first on sys.path when run as a script)
-from bench_run import Timed, timed_run
+from bench_run import Timed, flow_peak_by_stage, timed_run
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,19 +42,21 @@ def generate(target: Path, articles: int, seed: int, wave: int = 1) -> float:
     return time.perf_counter() - start
 
 
-def figures(timed: Timed) -> dict[str, object]:
+def figures(timed: Timed, env: dict[str, str], run: dict[str, object]) -> dict[str, object]:
+    by_stage = asyncio.run(flow_peak_by_stage(env, str(run["run_id"]), timed.flow_rss))
     return {
         "cli_s": round(timed.seconds, 1),
         "peak_rss_mb": round(timed.peak_rss_kib / 1024),
         "peak_pss_mb": round(timed.peak_pss_kib / 1024),
         "largest_processes_mb": [round(k / 1024) for k in timed.each_rss_kib[:3]],
+        "flow_peak_mb_by_stage": dict(list(by_stage.items())[:4]),
     }
 
 
 def last_run(out: Path) -> dict[str, object]:
     con = duckdb.connect(str(out / "news.duckdb"), read_only=True)
     try:
-        cols = ["records", "articles_new", "duplicates", "quarantined", "seconds"]
+        cols = ["run_id", "records", "articles_new", "duplicates", "quarantined", "seconds"]
         row = con.sql(f"SELECT {', '.join(cols)} FROM runs ORDER BY started_at DESC LIMIT 1").fetchall()[0]
         articles = con.sql("SELECT count(*) FROM articles").fetchall()[0][0]
     finally:
@@ -87,10 +90,10 @@ def main() -> None:
         for wave in range(1, args.waves + 1):
             made = generate(raw, args.articles // args.waves, 1, wave)
             timed = timed_run(env, raw, out)
-            steps.append((f"wave {wave}", timed, last_run(out)))
-            print(
-                json.dumps({"wave": wave, "generated_s": round(made, 1)} | figures(timed) | last_run(out)), flush=True
-            )
+            run = last_run(out)
+            steps.append((f"wave {wave}", timed, run))
+            wave_figures = {"wave": wave, "generated_s": round(made, 1)} | figures(timed, env, run) | run
+            print(json.dumps(wave_figures), flush=True)
         for source in night.iterdir():  # the night's files arrive under each source's folder (or the root's)
             if source.is_dir():
                 shutil.copytree(source, raw / source.name / f"night-{args.night}", dirs_exist_ok=True)
@@ -99,7 +102,7 @@ def main() -> None:
         steps.append(("nightly", timed_run(env, raw, out), last_run(out)))
         steps.append(("nothing new", timed_run(env, raw, out), last_run(out)))
         for name, timed, row in steps:
-            print(json.dumps({"step": name} | figures(timed) | row, default=str))
+            print(json.dumps({"step": name} | figures(timed, env, row) | row, default=str))
         print("\nmonth query, before compaction:")
         measure(out)
         compact_and_measure(out, env)

@@ -23,6 +23,7 @@ from uuid import UUID
 
 import duckdb
 import pyarrow.parquet as pq
+from prefect.client.schemas.objects import FlowRun, TaskRun
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -59,6 +60,7 @@ class Timed(NamedTuple):
     peak_rss_kib: int  # the peak of the tree's summed RSS
     each_rss_kib: list[int]  # the peak RSS of each process, largest first
     peak_pss_kib: int  # the peak of the tree's summed PSS
+    flow_rss: list[tuple[float, int]]  # (Unix time, RSS KiB) of the flow's own process, every sample
 
 
 def timed_run(env: dict[str, str], raw: Path, out: Path) -> Timed:
@@ -74,9 +76,11 @@ def timed_run(env: dict[str, str], raw: Path, out: Path) -> Timed:
     peak = peak_pss = 0
     each: dict[int, int] = defaultdict(int)
     samples = 0
+    flow_rss = []
     while proc.poll() is None:
         sample = tree_memory_kib(proc.pid, pss=samples % 25 == 0)
         samples += 1
+        flow_rss.append((time.time(), sample.get(proc.pid, (0, 0))[0]))
         peak = max(peak, sum(rss for rss, _ in sample.values()))
         peak_pss = max(peak_pss, sum(pss for _, pss in sample.values()))  # 0 when not read
         for p, (kib, _) in sample.items():
@@ -86,12 +90,11 @@ def timed_run(env: dict[str, str], raw: Path, out: Path) -> Timed:
     output = proc.stdout.read().decode() if proc.stdout else ""
     if proc.returncode:
         raise SystemExit(f"newsetl run failed:\n{output[-5000:]}")
-    return Timed(seconds, peak, sorted(each.values(), reverse=True), peak_pss)
+    return Timed(seconds, peak, sorted(each.values(), reverse=True), peak_pss, flow_rss)
 
 
-async def stage_seconds(env: dict[str, str], run_id: str) -> tuple[dict[str, float], float]:
-    """Seconds spent in each task of the flow run, summed over mapped runs, from the Prefect API; and the
-    orchestration overhead: the share of the flow run's time when no task was running."""
+async def task_runs(env: dict[str, str], run_id: str) -> tuple[list[TaskRun], FlowRun]:
+    """The task runs of a flow run and the flow run, from the Prefect API."""
     import os
 
     os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]
@@ -100,11 +103,21 @@ async def stage_seconds(env: dict[str, str], run_id: str) -> tuple[dict[str, flo
 
     async with get_client() as client:
         runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(run_id)])))
-        flow = await client.read_flow_run(UUID(run_id))
+        return runs, await client.read_flow_run(UUID(run_id))
+
+
+def stage_name(run: TaskRun) -> str:
+    return run.task_key.rsplit("-", 1)[0] if run.task_key else run.name
+
+
+async def stage_seconds(env: dict[str, str], run_id: str) -> tuple[dict[str, float], float]:
+    """Seconds spent in each task of the flow run, summed over mapped runs; and the orchestration overhead:
+    the share of the flow run's time when no task was running."""
+    runs, flow = await task_runs(env, run_id)
     stages: dict[str, float] = defaultdict(float)
     spans = []
     for tr in runs:
-        stages[tr.task_key.rsplit("-", 1)[0] if tr.task_key else tr.name] += tr.total_run_time.total_seconds()
+        stages[stage_name(tr)] += tr.total_run_time.total_seconds()
         if tr.start_time and tr.end_time:
             spans.append((tr.start_time.timestamp(), tr.end_time.timestamp()))
     covered, reach = 0.0, 0.0
@@ -114,6 +127,19 @@ async def stage_seconds(env: dict[str, str], run_id: str) -> tuple[dict[str, flo
             reach = end
     total = flow.total_run_time.total_seconds()
     return dict(stages), (total - covered) / total if total else 0.0
+
+
+async def flow_peak_by_stage(env: dict[str, str], run_id: str, flow_rss: list[tuple[float, int]]) -> dict[str, int]:
+    """The peak RSS (MB) of the flow's own process while each task ran (the extract tasks run in worker
+    processes, so theirs is the flow's meanwhile), largest first: where the flow's peak memory is."""
+    runs, _ = await task_runs(env, run_id)
+    peaks: dict[str, int] = defaultdict(int)
+    for tr in runs:
+        if tr.start_time and tr.end_time:
+            start, end = tr.start_time.timestamp(), tr.end_time.timestamp()
+            during = [kib for t, kib in flow_rss if start <= t <= end]
+            peaks[stage_name(tr)] = max(peaks[stage_name(tr)], max(during, default=0) // 1024)
+    return dict(sorted(peaks.items(), key=lambda kv: -kv[1]))
 
 
 def floor_seconds(raw: Path, out: Path, scratch: Path) -> float:
@@ -152,12 +178,13 @@ def main() -> None:
                     cwd=ROOT,
                 )
             generated = time.perf_counter() - start
-            seconds, peak_kib, each_kib, pss_kib = timed_run(env, raw, out)
+            seconds, peak_kib, each_kib, pss_kib, flow_rss = timed_run(env, raw, out)
             con = duckdb.connect(str(out / "news.duckdb"), read_only=True)
             run_id, records, run_seconds = con.sql("SELECT run_id, records, seconds FROM runs").fetchall()[0]
             raw_mb = con.sql("SELECT sum(bytes) / 1e6 FROM files").fetchall()[0][0]
             con.close()
             stages, untasked = asyncio.run(stage_seconds(env, run_id))
+            by_stage = asyncio.run(flow_peak_by_stage(env, run_id, flow_rss))
             floor = floor_seconds(raw, out, args.workdir)
             rerun_seconds = timed_run(env, raw, out).seconds
             results.append(
@@ -179,6 +206,7 @@ def main() -> None:
                     "ratio_to_floor": round(run_seconds / floor, 1),
                     "rerun_nothing_new_s": round(rerun_seconds, 1),
                     "stages_s": {k: round(v, 2) for k, v in sorted(stages.items(), key=lambda kv: -kv[1])},
+                    "flow_peak_rss_mb_by_stage": by_stage,
                 }
             )
             print(json.dumps(results[-1], indent=1), flush=True)

@@ -125,7 +125,7 @@ def main() -> None:
             records = write(raw)
             made = time.perf_counter() - start
             raw_mb = sum(p.stat().st_size for p in raw.rglob("*") if p.is_file()) / 1e6
-            seconds, peak, each, pss = timed_run(env, raw, out)
+            seconds, peak, each, pss, _ = timed_run(env, raw, out)
             shutil.rmtree(raw)
             rows.append((name, records, raw_mb, made, seconds, peak, each, pss))
             figures = {"input": name, "records": records, "raw_mb": round(raw_mb), "written_s": round(made, 1),

@@ -161,7 +161,7 @@ def commit(
 
 def delete_where_in(table: DeltaTable, column: str, values: Iterable[str]) -> None:
     """Delete the rows whose `column` is one of `values`, in one commit that replaces each file holding one by a
-    copy without those rows, written a row group at a time. (deltalake's own delete holds a file's rows in
+    copy without those rows, written REWRITE_ROWS at a time. (deltalake's own delete holds a file's rows in
     memory at several times the file's size.) Idempotent: deleting twice deletes nothing more."""
     wanted = pa.array(sorted(set(values)), pa.string())
     if not len(wanted):
@@ -175,8 +175,7 @@ def delete_where_in(table: DeltaTable, column: str, values: Iterable[str]) -> No
         hit = [i for i in range(source.num_row_groups) if _holds(source.read_row_group(i, [column]), column, wanted)]
         if not hit:
             continue
-        partition = {k.split(".", 1)[1]: v for k, v in added.items() if k.startswith("partition.")}
-        values_of = {k: None if v is None else str(v) for k, v in partition.items()}
+        values_of = {k[10:]: None if v is None else str(v) for k, v in added.items() if k.startswith("partition.")}
         actions.append(RemoveAction(path, True, now, added["size_bytes"], values_of))
         copy = f"{path.rsplit('/', 1)[0] + '/' if '/' in path else ''}part-00000-{uuid.uuid4()}-c000.zstd.parquet"
         rows = _copy_without(source, hit, column, wanted, fs, f"{root}/{copy}")
