@@ -172,7 +172,11 @@ def delete_where_in(table: DeltaTable, column: str, values: Iterable[str]) -> No
     for added in pa.table(table.get_add_actions(flatten=True)).to_pylist():
         path = added["path"]
         source = pq.ParquetFile(f"{root}/{path}", filesystem=fs)
-        hit = [i for i in range(source.num_row_groups) if _holds(source.read_row_group(i, [column]), column, wanted)]
+        hit = [
+            i
+            for i in range(source.num_row_groups)
+            if pc.any(_holds(source.read_row_group(i, [column]), column, wanted)).as_py()
+        ]
         if not hit:
             continue
         values_of = {k[10:]: None if v is None else str(v) for k, v in added.items() if k.startswith("partition.")}
@@ -188,8 +192,9 @@ def delete_where_in(table: DeltaTable, column: str, values: Iterable[str]) -> No
         table.create_write_transaction(actions, "append", table.schema(), table.metadata().partition_columns or None)
 
 
-def _holds(rows: pa.Table, column: str, wanted: pa.Array) -> bool:
-    return bool(pc.any(pc.is_in(rows.column(column), wanted)).as_py())
+def _holds(rows: pa.Table | pa.RecordBatch, column: str, wanted: pa.Array) -> pa.Array:
+    """Which rows' `column` is in `wanted` (cast, since `is_in` does not take a string_view)."""
+    return pc.is_in(rows.column(column).cast(pa.string()), wanted)
 
 
 def _copy_without(
@@ -199,15 +204,31 @@ def _copy_without(
     one); returns the rows written. It goes by batches of REWRITE_ROWS, each written as a row group: a row group
     of 16,384 rows would be held whole by the writer, at about three times its size."""
     rows = 0
-    with pq.ParquetWriter(where, source.schema_arrow, filesystem=fs, compression="zstd") as writer:
+    schema = pa.schema([f.with_type(_without_views(f.type)) for f in source.schema_arrow])
+    with pq.ParquetWriter(where, schema, filesystem=fs, compression="zstd") as writer:
         for i in range(source.num_row_groups):
             for batch in source.iter_batches(batch_size=REWRITE_ROWS, row_groups=[i]):
+                batch = batch.cast(schema)
                 if i in hit:
-                    batch = batch.filter(pc.invert(pc.is_in(batch.column(column), wanted)))
+                    batch = batch.filter(pc.invert(_holds(batch, column, wanted)))
                 if batch.num_rows:
                     writer.write_batch(batch)
                     rows += batch.num_rows
     return rows
+
+
+def _without_views(t: pa.DataType) -> pa.DataType:
+    """`t` with string and binary views made plain: a file written by deltalake's own operations may hold
+    views, which Arrow cannot filter."""
+    if pa.types.is_string_view(t):
+        return pa.string()
+    if pa.types.is_binary_view(t):
+        return pa.binary()
+    if pa.types.is_list(t):
+        return pa.list_(t.value_field.with_type(_without_views(t.value_type)))
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(_without_views(f.type)) for f in t])
+    return t
 
 
 def arrow_filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
