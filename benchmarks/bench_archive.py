@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from bench_query import compact_and_measure, measure  # (benchmarks/ is first on sys.path when run as a script)
-from bench_run import Timed, flow_peak_by_stage, timed_run
+from bench_run import Timed, flow_peak_by_stage, stage_seconds, timed_run
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -44,12 +44,14 @@ def generate(target: Path, articles: int, seed: int, wave: int = 1) -> float:
 
 def figures(timed: Timed, env: dict[str, str], run: dict[str, object]) -> dict[str, object]:
     by_stage = asyncio.run(flow_peak_by_stage(env, str(run["run_id"]), timed.flow_rss))
+    stages, _ = asyncio.run(stage_seconds(env, str(run["run_id"])))
     return {
         "cli_s": round(timed.seconds, 1),
         "peak_rss_mb": round(timed.peak_rss_kib / 1024),
         "peak_pss_mb": round(timed.peak_pss_kib / 1024),
         "largest_processes_mb": [round(k / 1024) for k in timed.each_rss_kib[:3]],
         "flow_peak_mb_by_stage": dict(list(by_stage.items())[:4]),
+        "stages_s": {k: round(v, 1) for k, v in sorted(stages.items(), key=lambda kv: -kv[1])[:5]},
     }
 
 

@@ -9,6 +9,8 @@ and prints one table. Also measures the floor: reading the same raw bytes and wr
 Parquet with pyarrow alone. Figures are printed, never asserted.
 """
 
+from __future__ import annotations
+
 import argparse
 import asyncio
 import json
@@ -18,12 +20,14 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from uuid import UUID
 
 import duckdb
 import pyarrow.parquet as pq
-from prefect.client.schemas.objects import FlowRun, TaskRun
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun, TaskRun
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -94,16 +98,16 @@ def timed_run(env: dict[str, str], raw: Path, out: Path) -> Timed:
 
 
 async def task_runs(env: dict[str, str], run_id: str) -> tuple[list[TaskRun], FlowRun]:
-    """The task runs of a flow run and the flow run, from the Prefect API."""
-    import os
-
-    os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]
+    """The task runs of a flow run and the flow run, from the Prefect API of `env`."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    async with get_client() as client:
-        runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(run_id)])))
-        return runs, await client.read_flow_run(UUID(run_id))
+    # Prefect reads its settings when first imported (by this module's callers too): set the API's address here.
+    with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        async with get_client() as client:
+            flow_filter = FlowRunFilter(id=FlowRunFilterId(any_=[UUID(run_id)]))
+            return await client.read_task_runs(flow_run_filter=flow_filter), await client.read_flow_run(UUID(run_id))
 
 
 def stage_name(run: TaskRun) -> str:

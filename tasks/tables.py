@@ -4,7 +4,9 @@ import json
 import time
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import duckdb
@@ -28,8 +30,9 @@ PARTS = 1_000_000
 # and DuckDB reads the row groups of one file in parallel.
 ROW_GROUP_ROWS = 16_384
 WRITER = WriterProperties(compression="ZSTD", max_row_group_size=ROW_GROUP_ROWS)
-# Rows a batch when a delete rewrites a file (see delete_where_in).
+# Rows a batch when a delete rewrites a file, and files rewritten at once (see delete_where_in).
 REWRITE_ROWS = 4096
+REWRITE_THREADS = 2
 
 
 def ensure_tables(settings: Settings) -> None:
@@ -161,15 +164,15 @@ def commit(
 
 def delete_where_in(table: DeltaTable, column: str, values: Iterable[str]) -> None:
     """Delete the rows whose `column` is one of `values`, in one commit that replaces each file holding one by a
-    copy without those rows, written REWRITE_ROWS at a time. (deltalake's own delete holds a file's rows in
-    memory at several times the file's size.) Idempotent: deleting twice deletes nothing more."""
+    copy without those rows, written REWRITE_ROWS at a time, two files at once. (deltalake's own delete holds a
+    file's rows in memory at several times the file's size.) Idempotent: deleting twice deletes nothing more."""
     wanted = pa.array(sorted(set(values)), pa.string())
     if not len(wanted):
         return
     fs, root = arrow_filesystem(table.table_uri)
     now = int(time.time() * 1000)
-    actions: list[AddAction | RemoveAction] = []
-    for added in pa.table(table.get_add_actions(flatten=True)).to_pylist():
+
+    def rewrite(added: dict[str, Any]) -> list[AddAction | RemoveAction]:
         path = added["path"]
         source = pq.ParquetFile(f"{root}/{path}", filesystem=fs)
         hit = [
@@ -178,16 +181,21 @@ def delete_where_in(table: DeltaTable, column: str, values: Iterable[str]) -> No
             if pc.any(_holds(source.read_row_group(i, [column]), column, wanted)).as_py()
         ]
         if not hit:
-            continue
+            return []
         values_of = {k[10:]: None if v is None else str(v) for k, v in added.items() if k.startswith("partition.")}
-        actions.append(RemoveAction(path, True, now, added["size_bytes"], values_of))
         copy = f"{path.rsplit('/', 1)[0] + '/' if '/' in path else ''}part-00000-{uuid.uuid4()}-c000.zstd.parquet"
+        removed = RemoveAction(path, True, now, added["size_bytes"], values_of)
         rows = _copy_without(source, hit, column, wanted, fs, f"{root}/{copy}")
-        if rows:
-            size = fs.get_file_info(f"{root}/{copy}").size
-            actions.append(AddAction(copy, size, values_of, now, True, json.dumps({"numRecords": rows})))
-        else:
+        if not rows:
             fs.delete_file(f"{root}/{copy}")
+            return [removed]
+        size = fs.get_file_info(f"{root}/{copy}").size
+        return [removed, AddAction(copy, size, values_of, now, True, json.dumps({"numRecords": rows}))]
+
+    with ThreadPoolExecutor(REWRITE_THREADS) as pool:  # Arrow reads and writes without holding the GIL
+        actions = [
+            a for found in pool.map(rewrite, pa.table(table.get_add_actions(flatten=True)).to_pylist()) for a in found
+        ]
     if actions:
         table.create_write_transaction(actions, "append", table.schema(), table.metadata().partition_columns or None)
 
