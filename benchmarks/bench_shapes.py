@@ -13,6 +13,7 @@ printed, never asserted.
 """
 
 import argparse
+import asyncio
 import json
 import re
 import shutil
@@ -25,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_run import timed_run  # noqa: E402  # (benchmarks/ is first on sys.path when run as a script)
+import duckdb  # noqa: E402
+from bench_run import flow_peak_by_stage, timed_run  # noqa: E402  # (benchmarks/ is first on sys.path when run as a script)
 
 from newsetl.devserver import prefect_server  # noqa: E402
 from newsetl.generate import SOURCE_TIMEZONES  # noqa: E402
@@ -125,12 +127,17 @@ def main() -> None:
             records = write(raw)
             made = time.perf_counter() - start
             raw_mb = sum(p.stat().st_size for p in raw.rglob("*") if p.is_file()) / 1e6
-            seconds, peak, each, pss, _ = timed_run(env, raw, out)
+            seconds, peak, each, pss, flow_rss = timed_run(env, raw, out)
             shutil.rmtree(raw)
+            con = duckdb.connect(str(out / "news.duckdb"), read_only=True)
+            run_id = con.sql("SELECT run_id FROM runs").fetchall()[0][0]
+            con.close()
+            by_stage = asyncio.run(flow_peak_by_stage(env, run_id, flow_rss))
             rows.append((name, records, raw_mb, made, seconds, peak, each, pss))
             figures = {"input": name, "records": records, "raw_mb": round(raw_mb), "written_s": round(made, 1),
                        "run_s": round(seconds, 1), "peak_rss_mb": round(peak / 1024), "peak_pss_mb": round(pss / 1024),
-                       "largest_processes_mb": [round(k / 1024) for k in each[:3]]}  # fmt: skip
+                       "largest_processes_mb": [round(k / 1024) for k in each[:3]],
+                       "flow_peak_mb_by_stage": by_stage}  # fmt: skip
             print(json.dumps(figures), flush=True)
     print("\n| input | records | raw MB | run s | records/s | peak RSS MB | largest process MB | peak PSS MB |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
