@@ -5,11 +5,11 @@ with either.
 
 Both inputs are cut from a generated corpus: its plain UTF-8 dumps are split into single records (a record starts
 at a line holding only an integer that is followed by a date line or a blank line). `--big-gb` writes them, with
-fresh record numbers, one after another into a single dump of that size, going round the corpus again (with a
-pass number in each title, so the copies are new articles) until the size is reached; `--small-files` writes
-that many one-record dumps. Each is ingested by the real CLI against a local Prefect server with entities off;
-seconds, records per second and the peak RSS of the run's process tree (and of its largest process) are
-printed, never asserted.
+fresh record numbers, one after another into a single dump of that size, going round the corpus again (each
+round marks the words of its copies, so they are new articles, not near duplicates) until the size is reached;
+`--small-files` writes that many one-record dumps. Each is ingested by the real CLI against a local Prefect
+server with entities off; seconds, records per second, the peak RSS of the run's process tree (and of its
+largest process) and the flow's peak by task are printed, never asserted.
 """
 
 import argparse
@@ -58,16 +58,25 @@ def records_of(corpus: Path) -> Iterator[tuple[str, str]]:
 
 
 def endless_records(corpus: Path) -> Iterator[tuple[str, str]]:
-    """records_of(corpus) round and round; from the second round on, each record gets a new title and loses its
-    story code, so a repeat is a new article, not an exact copy or a revision."""
+    """records_of(corpus) round and round; from the second round on, each record is made a new article: a new
+    title, no story code, and every fourth word of its body marked with the round's number, so that no five
+    words in a row (a near-duplicate shingle, see tasks/near.py) are those of another round."""
     round_no = 1
     while True:
         for source, record in records_of(corpus):
             if round_no > 1:
-                head, sep, rest = record.partition("\n\n")
-                record = _STORY_CODE.sub("", f"{head}{sep}Pass {round_no}: {rest}", count=1)
+                head, sep, rest = _STORY_CODE.sub("", record, count=1).partition("\n\n")
+                title, sep2, body = rest.partition("\n")
+                body = "\n".join(_marked(line, round_no) for line in body.split("\n"))
+                record = f"{head}{sep}Pass {round_no}: {title}{sep2}{body}"
             yield source, record
         round_no += 1
+
+
+def _marked(line: str, round_no: int) -> str:
+    """Every fourth word of a line (the first included) with the round's number appended: the same line is
+    marked the same way, so a repeated caption stays repeated."""
+    return " ".join(w + str(round_no) if i % 4 == 0 and w.strip() else w for i, w in enumerate(line.split(" ")))
 
 
 def write_big_dump(corpus: Path, raw: Path, gigabytes: float) -> int:
