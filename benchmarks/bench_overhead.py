@@ -62,10 +62,7 @@ def plain_run(raw: Path, out: Path) -> dict[str, float]:
     ensure_tables(settings)
     found, _ = _scan(raw)
     hashes = hash_files(found, settings.state_dir / "raw-hashes.parquet")
-    files = [
-        DumpFile(str(path), rel, source_of(rel), digest, stat.st_size)
-        for (rel, path, stat), digest in zip(found, hashes, strict=True)
-    ]
+    files = [DumpFile(f.path, f.rel, source_of(f.rel), digest, f.size) for f, digest in zip(found, hashes, strict=True)]
     workers = os.cpu_count() or 1
     batches = batches_for(files, settings)
     lap("discover")

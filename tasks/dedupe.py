@@ -61,6 +61,7 @@ from tasks.tables import (
     parquet_sql,
     partition_files,
     query,
+    read_chunks,
     scan_sql,
     sql_literal,
     table_sql,
@@ -508,8 +509,8 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     pos = 0
     for d in staged:
         # In chunks, not whole files: one dump of gigabytes is one batch, and must not be one read.
-        for chunk in pq.ParquetFile(d / "records.parquet").iter_batches(batch_size=CHUNK_ROWS):
-            final, rejected = finish_batch(pa.Table.from_batches([chunk]), pos, learned)
+        for chunk in read_chunks(d / "records.parquet", CHUNK_ROWS):
+            final, rejected = finish_batch(chunk, pos, learned)
             pos += chunk.num_rows
             if rejected:
                 quarantine.append(pa.Table.from_pylist(rejected, schema=STAGED_QUARANTINE))
@@ -683,7 +684,8 @@ def pieces_of(staged: Path, limit: int) -> list[Path]:
         tmp = staged / "pieces.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         count = -(-records.metadata.num_rows // limit)
-        for number, piece in groupby(cut_rows(records.iter_batches(batch_size=CHUNK_ROWS), limit), key=itemgetter(0)):
+        batches = (b for chunk in read_chunks(staged / "records.parquet", CHUNK_ROWS) for b in chunk.to_batches())
+        for number, piece in groupby(cut_rows(batches, limit), key=itemgetter(0)):
             (tmp / f"{number:05d}").mkdir(parents=True)
             path = tmp / f"{number:05d}" / "records.parquet"
             with pq.ParquetWriter(path, records.schema_arrow, compression="zstd") as writer:

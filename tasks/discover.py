@@ -4,7 +4,8 @@ import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -36,34 +37,45 @@ def is_dump_name(name: str) -> bool:
 
 def source_of(source_file: str) -> str:
     """The first folder under the raw root names the source; a file in the root itself is `unknown`."""
-    parts = PurePosixPath(source_file).parts
-    return parts[0] if len(parts) > 1 else "unknown"
+    folder, slash, _ = source_file.partition("/")
+    return folder if slash else "unknown"
+
+
+class Scanned(NamedTuple):
+    """A dump file as the scan saw it: what a run needs of its stat, and no more (a tree can hold 200,000)."""
+
+    rel: str  # path under the raw root, "/"-separated
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
 
 
 def scan_raw_dir(raw_dir: Path) -> tuple[list[tuple[str, Path, int]], int]:
     """List dump files as (source_file, path, size) in path order, and count the other files."""
     dumps, ignored = _scan(raw_dir)
-    return [(rel, path, st.st_size) for rel, path, st in dumps], ignored
+    return [(d.rel, Path(d.path), d.size) for d in dumps], ignored
 
 
-def _scan(raw_dir: Path) -> tuple[list[tuple[str, Path, os.stat_result]], int]:
+def _scan(raw_dir: Path) -> tuple[list[Scanned], int]:
     """scan_raw_dir with each dump's stat. os.scandir's entries know their type without a stat call, so a tree of
     200,000 files costs one stat per dump."""
-    dumps: list[tuple[str, Path, os.stat_result]] = []
+    dumps: list[Scanned] = []
     ignored = 0
-    todo = [(raw_dir, "")]
+    todo = [(str(raw_dir), "")]
     while todo:
         folder, prefix = todo.pop()
         with os.scandir(folder) as entries:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
                     if not entry.name.startswith("."):  # .git, .cache, ...
-                        todo.append((Path(entry.path), f"{prefix}{entry.name}/"))
+                        todo.append((entry.path, f"{prefix}{entry.name}/"))
                 elif is_dump_name(entry.name) and entry.is_file():
-                    dumps.append((prefix + entry.name, Path(entry.path), entry.stat()))
+                    st = entry.stat()
+                    dumps.append(Scanned(prefix + entry.name, entry.path, st.st_size, st.st_mtime_ns, st.st_ino))
                 else:
                     ignored += 1
-    dumps.sort(key=lambda d: d[0])
+    dumps.sort(key=lambda d: d.rel)
     return dumps, ignored
 
 
@@ -89,9 +101,8 @@ HASH_CACHE = pa.schema(
 )
 
 
-def hash_files(found: list[tuple[str, Path, os.stat_result]], cache: Path) -> list[str]:
+def hash_files(found: list[Scanned], cache: Path) -> list[str]:
     """SHA-256 of each scanned file, from the cache when its stat is unchanged; the cache is then rewritten."""
-    stamps = [(str(path), st.st_size, st.st_mtime_ns, st.st_ino) for _, path, st in found]
     cached: dict[tuple[str, int, int, int], str] = {}
     if cache.is_file():
         try:
@@ -100,14 +111,18 @@ def hash_files(found: list[tuple[str, Path, os.stat_result]], cache: Path) -> li
                               t.column("sha256").to_pylist(), strict=True))  # fmt: skip
         except (pa.ArrowException, OSError):
             cached = {}  # a damaged cache only costs a rehash
-    todo = [i for i, stamp in enumerate(stamps) if stamp not in cached]
-    # hashlib releases the GIL on large buffers, so threads hash two files at once on two cores.
+    hashes = [cached.get((f.path, f.size, f.mtime_ns, f.inode), "") for f in found]
+    todo = [i for i, digest in enumerate(hashes) if not digest]
+    # hashlib releases the GIL on large buffers, so threads hash two files at once on two cores. A thousand files
+    # at a time: the pool holds a future for each file it is given.
     with ThreadPoolExecutor(max_workers=4) as pool:
-        fresh = dict(zip(todo, pool.map(lambda i: sha256_of(found[i][1]), todo), strict=True))
-    hashes = [fresh[i] if i in fresh else cached[stamp] for i, stamp in enumerate(stamps)]
-    if fresh or len(cached) != len(stamps):
+        for start in range(0, len(todo), 1000):
+            part = todo[start : start + 1000]
+            for i, digest in zip(part, pool.map(lambda i: sha256_of(Path(found[i].path)), part), strict=True):
+                hashes[i] = digest
+    if todo or len(cached) != len(found):
         cache.parent.mkdir(parents=True, exist_ok=True)
-        columns = [[stamp[k] for stamp in stamps] for k in range(4)]
+        columns = [[f[k] for f in found] for k in (1, 2, 3, 4)]
         table = pa.table([*columns, hashes], schema=HASH_CACHE)
         tmp = cache.with_name(cache.name + ".tmp")
         pq.write_table(table, tmp)
@@ -154,16 +169,17 @@ def discover_files(settings: Settings) -> Discovery:
         raise FileNotFoundError(f"raw-dump directory {settings.raw_dir} does not exist: create it or pass --raw DIR")
     found, ignored = _scan(settings.raw_dir)
     hashes = hash_files(found, settings.state_dir / "raw-hashes.parquet")
+    root = str(settings.raw_dir.resolve())
     known = set(query(settings, "SELECT DISTINCT sha256 FROM {files}").column("sha256").to_pylist())
     new: list[DumpFile] = []
     seen_now: set[str] = set()
     unchanged = 0
-    for (rel, path, stat), digest in zip(found, hashes, strict=True):
+    for f, digest in zip(found, hashes, strict=True):
         # The same bytes under a second name (or twice in one drop) are ingested once.
         if digest in known or digest in seen_now:
             unchanged += 1
             continue
         seen_now.add(digest)
-        new.append(DumpFile(str(path.resolve()), rel, source_of(rel), digest, stat.st_size))
+        new.append(DumpFile(f"{root}/{f.rel}", f.rel, source_of(f.rel), digest, f.size))
     logger.info("discovered %d new dump files, %d unchanged, %d ignored", len(new), unchanged, ignored)
     return Discovery(new, unchanged, ignored)

@@ -13,12 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 
 from newsetl.schemas import PARTITIONS, TABLES
 from newsetl.settings import Settings
-from tasks.tables import PARTS, commit, committed_seq, committed_version, delete_where_in, open_table
+from tasks.tables import (
+    PARTS,
+    commit,
+    committed_seq,
+    committed_version,
+    delete_where_in,
+    open_table,
+    read_chunks,
+)
 
 # Order of commits; `files` last, since its sequence number says the whole plan is in.
 COMMIT_ORDER = [
@@ -50,10 +57,8 @@ def read_plan(plan_dir: Path) -> dict[str, Any]:
 
 def stream(path: Path, schema: pa.Schema) -> pa.RecordBatchReader:
     """A plan file as a stream of batches in the table's declared schema: bounded memory at any size."""
-    batches = pq.ParquetFile(path).iter_batches(batch_size=8192)
-    return pa.RecordBatchReader.from_batches(
-        schema, (pa.Table.from_batches([b]).cast(schema).to_batches()[0] for b in batches)
-    )
+    chunks = read_chunks(path, 8192)
+    return pa.RecordBatchReader.from_batches(schema, (b for chunk in chunks for b in chunk.cast(schema).to_batches()))
 
 
 def apply_plan(plan_dir: Path, settings: Settings) -> list[str]:

@@ -3,7 +3,7 @@
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,23 @@ def scan_sql(files: list[str], schema: pa.Schema, partitions: list[str] | None =
         options += f", hive_partitioning = true, hive_types = {{{types}}}"
     columns = ", ".join(f.name for f in schema)
     return f"(SELECT {columns} FROM read_parquet([{listing}], {options}))"
+
+
+def read_chunks(path: Path, rows: int) -> Iterator[pa.Table]:
+    """A Parquet file as tables of whole row groups, of about `rows` rows each (at least one row group). Not
+    `ParquetFile.iter_batches`, whose memory grows with the rows read so far (by about 1 KB a staged record with
+    pyarrow 26: 600 MB over a dump of 670,000 records); this stays flat."""
+    source = pq.ParquetFile(path)
+    groups: list[int] = []
+    size = 0
+    for i in range(source.num_row_groups):
+        groups.append(i)
+        size += source.metadata.row_group(i).num_rows
+        if size >= rows:
+            yield source.read_row_groups(groups)
+            groups, size = [], 0
+    if groups:
+        yield source.read_row_groups(groups)
 
 
 def parquet_sql(paths: list[Path] | list[str]) -> str:
