@@ -64,12 +64,12 @@ class Settings(BaseSettings):
     # run's counts of new articles and duplicates are then the rounds' sums: an article published by one round
     # and displaced by an earlier copy in a later round is counted in both.
     plan_records: int = Field(default=100_000, ge=1)
-    # DuckDB's cap while deduplicating (it spills beyond): 256MB ran out against a history of 700,000 articles.
-    duckdb_memory_limit: str = "1GB"
+    # DuckDB's cap while deduplicating (it spills beyond). A round of 100,000 records against 700,000 articles
+    # peaked at 892 MB with 512MB (19.7 s) and at 1,183 MB with 1GB (18.8 s); 256MB ran out there.
+    duckdb_memory_limit: str = "512MB"
     # Compaction (`newsetl compact`, and a run when files pile up) writes files of about this size: large enough
-    # that a month of articles is a few files, small enough that replacing a few articles stays cheap. The Delta
-    # writer rewrites a file holding a replaced article (a revision, an earlier copy) in memory, at about 6 times
-    # its size: 128 MiB files took a nightly run's commit to 1 GB.
+    # that a month of articles is a few files, small enough that replacing a few articles stays cheap: a file
+    # holding a replaced article (a revision, an earlier copy) is rewritten whole (see tasks/tables.py).
     compact_target_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024)
     # A run compacts a table once one of its partitions holds this many files below the target size: each
     # run adds about one file per extract batch and partition, and compacting every run would rewrite the

@@ -323,25 +323,32 @@ def run_signatures(finals: list[Path], nodes: set[str]) -> tuple[list[str], npt.
 
 
 def history_signatures(
-    con: duckdb.DuckDBPyConnection, nodes: set[str], settings: Settings
+    con: duckdb.DuckDBPyConnection, nodes: set[str], settings: Settings, head: npt.NDArray[np.uint32]
 ) -> tuple[list[str], npt.NDArray[np.uint32]]:
-    """The stored signatures of the published nodes. An article published before signatures were stored has
-    none: its text is read and signed instead."""
+    """One matrix of `head` (the run's signatures) followed by the stored signatures of the published nodes,
+    filled as they are read: a round against a large archive can involve 500,000 of them (200 MB), which must
+    not be held twice. Returns the published nodes' names (in their rows' order) and the matrix. An article
+    published before signatures were stored has none: its text is read and signed instead."""
     ids = sorted(n[1:] for n in nodes if n[0] == "h")
-    if not ids:
-        return [], np.empty((0, PERMUTATIONS), np.uint32)
-    con.register("signed_ids", pa.table({"article_id": pa.array(ids, pa.string())}))
-    table = table_sql(settings, "near_signatures")
-    found = con.sql(f"SELECT article_id, minhash FROM {table} SEMI JOIN signed_ids USING (article_id)")
-    stored = found.to_arrow_table()
-    names = [f"h{a}" for a in stored.column("article_id").to_pylist()]
-    matrix = as_matrix(stored.column("minhash").combine_chunks())
-    missing = sorted(set(ids) - {n[1:] for n in names})
-    if missing:
-        signed = [(n, signature(shingles(t))) for n, t in history_texts(con, missing, settings)]
-        names += [n for n, _ in signed]
-        matrix = np.concatenate([matrix, *(sig[None, :] for _, sig in signed)])
-    return names, matrix
+    matrix = np.empty((len(head) + len(ids), PERMUTATIONS), np.uint32)
+    matrix[: len(head)] = head
+    filled = len(head)
+    names: list[str] = []
+    if ids:
+        con.register("signed_ids", pa.table({"article_id": pa.array(ids, pa.string())}))
+        table = table_sql(settings, "near_signatures")
+        found = con.sql(f"SELECT article_id, minhash FROM {table} SEMI JOIN signed_ids USING (article_id)")
+        for batch in found.to_arrow_reader(50_000):
+            part = as_matrix(batch.column("minhash"))
+            matrix[filled : filled + len(part)] = part
+            filled += len(part)
+            names += [f"h{a}" for a in batch.column("article_id").to_pylist()]
+        missing = sorted(set(ids) - {n[1:] for n in names})
+        for name, text in history_texts(con, missing, settings):
+            matrix[filled] = signature(shingles(text))
+            filled += 1
+            names.append(name)
+    return names, matrix[:filled]
 
 
 def likely_pairs(
@@ -461,11 +468,11 @@ def decide_near(
     if not involved:
         return empty, {}
     run_names, run_matrix = run_signatures(finals, involved)
-    hist_names, hist_matrix = history_signatures(con, involved, settings)
+    hist_names, signatures = history_signatures(con, involved, settings, head=run_matrix)
     rows = {n: i for i, n in enumerate(run_names + hist_names)}
-    del involved, run_names, hist_names
-    candidates, likely = likely_pairs(con, rows, np.concatenate([run_matrix, hist_matrix]), settings.near_threshold)
-    del rows, run_matrix, hist_matrix
+    del involved, run_names, hist_names, run_matrix
+    candidates, likely = likely_pairs(con, rows, signatures, settings.near_threshold)
+    del rows, signatures
     edges = verify_pairs(con, finals, likely, settings)
     counts = {"candidates": candidates, "likely": len(likely), "near": sum(map(len, edges.values())) // 2}
     if not edges:
