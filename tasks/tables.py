@@ -199,7 +199,11 @@ def delete_where_in(table: DeltaTable, column: str, values: Iterable[str]) -> No
         ]
         if not hit:
             return []
-        values_of = {k[10:]: None if v is None else str(v) for k, v in added.items() if k.startswith("partition.")}
+        values_of = {
+            k.removeprefix("partition."): None if v is None else str(v)
+            for k, v in added.items()
+            if k.startswith("partition.")
+        }
         copy = f"{path.rsplit('/', 1)[0] + '/' if '/' in path else ''}part-00000-{uuid.uuid4()}-c000.zstd.parquet"
         removed = RemoveAction(path, True, now, added["size_bytes"], values_of)
         rows = _copy_without(source, hit, column, wanted, fs, f"{root}/{copy}")
