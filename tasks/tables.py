@@ -106,6 +106,8 @@ def read_chunks(path: Path, rows: int) -> Iterator[pa.Table]:
     groups: list[int] = []
     size = 0
     for i in range(source.num_row_groups):
+        if not source.metadata.row_group(i).num_rows:
+            continue  # (an empty file has one empty row group: it yields nothing, as it holds nothing)
         groups.append(i)
         size += source.metadata.row_group(i).num_rows
         if size >= rows:

@@ -10,7 +10,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from newsetl.settings import Settings
 from tasks.load import apply_plan
-from tasks.tables import delete_where_in, query
+from tasks.tables import delete_where_in, query, read_chunks
 from tests.conftest import ingest_without_prefect
 
 
@@ -93,3 +93,14 @@ def test_a_delete_rewrites_only_the_files_that_hold_a_row_and_keeps_the_rest(tmp
     assert DeltaTable(uri).version() == version
     table.optimize.compact()  # the rewritten file's statistics are enough for Delta's own operations
     assert DeltaTable(uri).to_pyarrow_table().num_rows == 10_000
+
+
+def test_read_chunks_gives_whole_row_groups_of_about_the_asked_rows(tmp_path: Path) -> None:
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"n": list(range(10_000))}), path, row_group_size=1000)
+    chunks = list(read_chunks(path, 2500))
+    assert [c.num_rows for c in chunks] == [3000, 3000, 3000, 1000]
+    assert pa.concat_tables(chunks).column("n").to_pylist() == list(range(10_000))
+    empty = tmp_path / "empty.parquet"
+    pq.write_table(pa.table({"n": pa.array([], pa.int64())}), empty)
+    assert list(read_chunks(empty, 2500)) == []
