@@ -238,6 +238,7 @@ def _copy_without(
     schema = pa.schema([f.with_type(_without_views(f.type)) for f in source.schema_arrow])
     with pq.ParquetWriter(where, schema, filesystem=fs, compression="zstd") as writer:
         for i in range(source.num_row_groups):
+            # A reader per row group: iter_batches grows only with what one reader has read (see read_chunks).
             for batch in source.iter_batches(batch_size=REWRITE_ROWS, row_groups=[i]):
                 batch = batch.cast(schema)
                 if i in hit:
