@@ -308,9 +308,9 @@ def as_matrix(column: pa.Array) -> npt.NDArray[np.uint32]:
     return words[fixed.offset * PERMUTATIONS :][: len(fixed) * PERMUTATIONS].reshape(-1, PERMUTATIONS)
 
 
-def run_signatures(finals: list[Path], nodes: set[str]) -> tuple[list[str], npt.NDArray[np.uint32]]:
-    """The MinHash signatures of this run's nodes, as rows of one matrix (40 MB per 100,000), and their nodes."""
-    positions = pa.array(sorted(int(n[1:]) for n in nodes if n[0] == "r"), pa.int64())
+def run_signatures(finals: list[Path], positions: pa.Array) -> tuple[list[str], npt.NDArray[np.uint32]]:
+    """The MinHash signatures of the run's records at these positions, as rows of one matrix (40 MB per
+    100,000), and their nodes."""
     names: list[str] = []
     parts = [np.empty((0, PERMUTATIONS), np.uint32)]
     for path in finals:
@@ -323,13 +323,12 @@ def run_signatures(finals: list[Path], nodes: set[str]) -> tuple[list[str], npt.
 
 
 def history_signatures(
-    con: duckdb.DuckDBPyConnection, nodes: set[str], settings: Settings, head: npt.NDArray[np.uint32]
+    con: duckdb.DuckDBPyConnection, ids: list[str], settings: Settings, head: npt.NDArray[np.uint32]
 ) -> tuple[list[str], npt.NDArray[np.uint32]]:
-    """One matrix of `head` (the run's signatures) followed by the stored signatures of the published nodes,
-    filled as they are read: a round against a large archive can involve 500,000 of them (200 MB), which must
-    not be held twice. Returns the published nodes' names (in their rows' order) and the matrix. An article
-    published before signatures were stored has none: its text is read and signed instead."""
-    ids = sorted(n[1:] for n in nodes if n[0] == "h")
+    """One matrix of `head` (the run's signatures) followed by the stored signatures of these published
+    articles, filled as they are read (never held twice). Returns the published nodes' names (in their rows'
+    order) and the matrix. An article published before signatures were stored has none: its text is read and
+    signed instead."""
     matrix = np.empty((len(head) + len(ids), PERMUTATIONS), np.uint32)
     matrix[: len(head)] = head
     filled = len(head)
@@ -351,22 +350,64 @@ def history_signatures(
     return names, matrix[:filled]
 
 
+# Published signatures compared at once: against a large archive a round's pairs can reach 500,000 published
+# articles (200 MB of signatures), so the pairs are compared in parts of about this many of them.
+SIGNATURE_PART_ROWS = 100_000
+
+# A pair's published node (its second node when it has none): the pairs are cut into parts by it.
+PUBLISHED_SIDE = "hash(CASE WHEN starts_with(a, 'h') THEN a ELSE b END)"
+
+
 def likely_pairs(
-    con: duckdb.DuckDBPyConnection, rows: dict[str, int], signatures: npt.NDArray[np.uint32], threshold: float
+    con: duckdb.DuckDBPyConnection, finals: list[Path], settings: Settings
 ) -> tuple[int, list[tuple[str, str]]]:
     """The number of candidate pairs, and those whose MinHash estimate is within ESTIMATE_MARGIN of the
-    threshold (see near.py); read 10,000 pairs at a time (their two signature matrices are 8 MB)."""
-    result = con.execute("SELECT a, b FROM pairs")
-    total, kept = 0, []
-    while chunk := result.fetchmany(10_000):
-        total += len(chunk)
-        known = [(a, b) for a, b in chunk if a in rows and b in rows]
-        if not known:
-            continue
-        left = signatures[[rows[a] for a, _ in known]]
-        right = signatures[[rows[b] for _, b in known]]
-        close = estimated_similarity(left, right) >= threshold - ESTIMATE_MARGIN
-        kept += [pair for pair, ok in zip(known, close.tolist(), strict=True) if ok]
+    threshold (see near.py).
+
+    The run's signatures are held whole; the published ones a part at a time, each part with its pairs, so
+    memory does not grow with the archive. The pairs are read as row numbers into the part's matrix and
+    compared 20,000 at a time (two signature matrices of 8 MB)."""
+    ((total, published),) = con.execute(
+        "SELECT count(*), count(DISTINCT CASE WHEN starts_with(a, 'h') THEN a WHEN starts_with(b, 'h') THEN b END) "
+        "FROM pairs"
+    ).fetchall()
+    if not total:
+        return 0, []
+    positions = con.sql(
+        "SELECT DISTINCT substr(node, 2)::BIGINT AS pos FROM (SELECT a AS node FROM pairs UNION ALL "
+        "SELECT b FROM pairs) WHERE starts_with(node, 'r')"
+    ).to_arrow_table()
+    run_names, run_matrix = run_signatures(finals, positions.column("pos").combine_chunks())
+    parts = max(1, -(-published // SIGNATURE_PART_ROWS))
+    floor = settings.near_threshold - ESTIMATE_MARGIN
+    kept: list[tuple[str, str]] = []
+    for part in range(parts):
+        where = f"{PUBLISHED_SIDE} % {parts} = {part}"
+        ids = [
+            n[1:]
+            for (n,) in con.execute(
+                f"SELECT DISTINCT node FROM (SELECT a AS node FROM pairs WHERE {where} UNION ALL "
+                f"SELECT b FROM pairs WHERE {where}) WHERE starts_with(node, 'h')"
+            ).fetchall()
+        ]
+        hist_names, matrix = history_signatures(con, ids, settings, head=run_matrix)
+        names = run_names + hist_names
+        con.register("signature_rows", pa.table({"node": names, "row": np.arange(len(names))}))
+        del ids, hist_names, names
+        # A node without a signature (none should be) has no row: its pairs are not candidates.
+        found = con.sql(
+            f"""SELECT p.a, p.b, x.row AS ra, y.row AS rb FROM pairs p
+                JOIN signature_rows x ON x.node = p.a JOIN signature_rows y ON y.node = p.b WHERE {where}"""
+        )
+        for batch in found.to_arrow_reader(20_000):
+            left = matrix[batch.column("ra").to_numpy()]
+            right = matrix[batch.column("rb").to_numpy()]
+            close = pa.array(estimated_similarity(left, right) >= floor)
+            kept += zip(
+                batch.column("a").filter(close).to_pylist(), batch.column("b").filter(close).to_pylist(), strict=True
+            )
+        con.unregister("signature_rows")
+        del matrix
     return total, kept
 
 
@@ -464,15 +505,9 @@ def decide_near(
     the article, whichever run brought it."""
     empty = pa.table({"node": pa.array([], pa.string()), "target": pa.array([], pa.string()),
                       "similarity": pa.array([], pa.float64())})  # fmt: skip
-    involved = {n for (n,) in con.execute("SELECT a FROM pairs UNION SELECT b FROM pairs").fetchall()}
-    if not involved:
+    candidates, likely = likely_pairs(con, finals, settings)
+    if not candidates:
         return empty, {}
-    run_names, run_matrix = run_signatures(finals, involved)
-    hist_names, signatures = history_signatures(con, involved, settings, head=run_matrix)
-    rows = {n: i for i, n in enumerate(run_names + hist_names)}
-    del involved, run_names, hist_names, run_matrix
-    candidates, likely = likely_pairs(con, rows, signatures, settings.near_threshold)
-    del rows, signatures
     edges = verify_pairs(con, finals, likely, settings)
     counts = {"candidates": candidates, "likely": len(likely), "near": sum(map(len, edges.values())) // 2}
     if not edges:
@@ -523,8 +558,9 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
                 quarantine.append(pa.Table.from_pylist(rejected, schema=STAGED_QUARANTINE))
             finals.append(tmp / f"final-{len(finals):05d}.parquet")
             pq.write_table(final, finals[-1], compression="zstd")
-    # Arrow's allocator keeps the pages of the chunks read and written; the decisions' DuckDB needs them.
-    pa.default_memory_pool().release_unused()
+            # Arrow's allocator keeps the pages of the chunks read and written (+200 MB over 25,000 records);
+            # the decisions' DuckDB needs them.
+            pa.default_memory_pool().release_unused()
 
     # 2. Decide against the history, and 3. write every row the run commits.
     con = connect(settings)

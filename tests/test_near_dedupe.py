@@ -158,6 +158,26 @@ def test_pairs_are_checked_the_same_in_blocks_of_any_size(settings: Settings, mo
     assert [f for (f,) in near] == sorted(COPIES)
 
 
+def test_published_signatures_are_compared_in_parts_of_any_size(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Against a large archive the published signatures are read a part at a time: here one article a part."""
+    monkeypatch.setattr(dedupe, "SIGNATURE_PART_ROWS", 1)
+    stories = {
+        "a": SENTENCES,
+        "b": [" ".join(word[::-1] for word in s.split()) for s in SENTENCES],  # unrelated texts of the same size
+        "c": [" ".join(reversed(s.split())) for s in SENTENCES],
+    }
+    ingest(settings, {f"wire/{n}.txt": record(0, 10, n, body(s)) for n, s in stories.items()}, 1)
+    ingest(settings, {f"site/{n}.txt": record(0, 11, n, body(s[:4] + s[5:])) for n, s in stories.items()}, 2)
+    near = rows(
+        settings,
+        """SELECT d.source_file, a.source_file FROM duplicates d JOIN articles a ON a.article_id = d.duplicate_of
+           WHERE d.kind = 'near' ORDER BY 1""",
+    )
+    assert near == [(f"site/{n}.txt", f"wire/{n}.txt") for n in stories]
+
+
 def test_templated_stories_stay_separate_articles(settings: Settings) -> None:
     files = {f"sport/{i}.txt": record(0, 10 + i, *result_story(*r)) for i, r in enumerate(RESULTS)}
     ingest(settings, files, 1)
