@@ -65,8 +65,8 @@ class Settings(BaseSettings):
     # and displaced by an earlier copy in a later round is counted in both.
     plan_records: int = Field(default=100_000, ge=1)
     # DuckDB's cap while deduplicating (it spills beyond). A round of 100,000 records against 700,000 articles
-    # peaked at 892 MB with 512MB (19.7 s) and at 1,183 MB with 1GB (18.8 s); 256MB ran out there.
-    duckdb_memory_limit: str = "512MB"
+    # peaked at 724 MB with 384MB, 857 MB with 512MB and 658 MB with 256MB, all in 17-18 s; 128MB ran out.
+    duckdb_memory_limit: str = "384MB"
     # Compaction (`newsetl compact`, and a run when files pile up) writes files of about this size: large enough
     # that a month of articles is a few files, small enough that replacing a few articles stays cheap: a file
     # holding a replaced article (a revision, an earlier copy) is rewritten whole (see tasks/tables.py).

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from prefect import get_run_logger, task
+from prefect.states import State
 
 from newsetl.reasons import Reason
 from newsetl.schemas import (
@@ -774,11 +775,26 @@ def plan_rounds(staged_dirs: list[str], limit: int) -> list[list[str]]:
     return rounds
 
 
-@task(name="plan-publish", retries=2, retry_delay_seconds=[2, 10])
+class PlanOutOfMemory(RuntimeError):
+    """The plan needed more than DuckDB's memory cap: it would fail the same way again."""
+
+
+def worth_retrying(task: object, task_run: object, state: State[Any]) -> bool:
+    return not isinstance(state.data, PlanOutOfMemory)
+
+
+@task(name="plan-publish", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=worth_retrying)
 def plan_publish(staged_dirs: list[str], settings: Settings, run_id: str) -> str:
     """Decide the fate of every staged record and write the run's plan; returns the plan's folder."""
     target = settings.plans_dir / f"{next_seq(settings):08d}"
-    summary = build_plan(staged_dirs, settings, run_id, target)
+    try:
+        summary = build_plan(staged_dirs, settings, run_id, target)
+    except duckdb.OutOfMemoryException as error:
+        raise PlanOutOfMemory(
+            f"deduplicating {len(staged_dirs)} staged batch(es) needed more memory than DuckDB may use "
+            f"(NEWSETL_DUCKDB_MEMORY_LIMIT={settings.duckdb_memory_limit}): set it higher, for example to 1GB, "
+            f"and run again. What earlier rounds published stays published. DuckDB said: " + str(error).splitlines()[0]
+        ) from error
     get_run_logger().info(
         "planned %d records: %d new articles, %d revised, %d duplicates %s, %d quarantined %s; near-duplicate pairs %s",
         summary["records"],

@@ -94,6 +94,19 @@ def test_run_with_a_missing_raw_dir_fails_with_a_message(prefect_server: dict[st
     assert statuses.to_pylist() == [{"status": "failed", "done": True}]
 
 
+def test_a_plan_beyond_duckdbs_memory_cap_says_which_setting_to_raise(
+    prefect_server: dict[str, str], sample_tree: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    capped = prefect_server | {"NEWSETL_DUCKDB_MEMORY_LIMIT": "1MB"}
+    done = run_newsetl(capped, "run", "--raw", str(sample_tree), "--out", str(out), check=False)
+    assert done.returncode == 1
+    assert "NEWSETL_DUCKDB_MEMORY_LIMIT=1MB): set it higher" in done.stderr
+    assert "Retry" not in done.stderr  # the same plan would run out again
+    run_newsetl(prefect_server, "run", "--raw", str(sample_tree), "--out", str(out))
+    assert catalog_rows(out, "SELECT count(*) FROM articles") == [(1,)]
+
+
 def test_run_leaves_a_summary_artifact(prefect_server: dict[str, str], sample_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     run_newsetl(prefect_server, "run", "--raw", str(sample_tree), "--out", str(out))
