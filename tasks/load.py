@@ -82,6 +82,7 @@ def apply_plan(plan_dir: Path, settings: Settings) -> list[str]:
             if name not in done:
                 done.append(name)
     discard_plan(plan_dir, settings)
+    pa.default_memory_pool().release_unused()  # as after the plan (see build_plan)
     return done
 
 
