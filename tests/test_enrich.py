@@ -314,6 +314,14 @@ def test_entities_do_not_depend_on_the_batch(sample: tuple[str, str]) -> None:
     assert [entities([text])[0] for text in texts] == together
 
 
+def test_the_model_forgets_the_words_of_texts_it_has_read() -> None:
+    """A worker reads hundreds of thousands of articles: the model's string store must not keep their words."""
+    strings = _nlp().vocab.strings
+    before = len(strings)
+    found = entities([f"Zorvak Quintelle{n} met Brumhold Vexley{n} in Ostravinsk{n}." for n in range(50)])
+    assert any(found) and len(strings) == before
+
+
 def test_the_dateline_is_found_without_a_title() -> None:
     text = ner_text("", WIRE_BODY)
     assert text.startswith("\n\nHAMBURG, Sept 1")
