@@ -8,7 +8,8 @@ one-month query and a compaction.
    bench_run.py). A wave's stories are dated over 6 of 10 days, and each wave 10 days after the previous one, so
    10 waves are about 3 months, a month about a third of the archive;
 2. generates `--nightly` more (seed `--night`, 2) under each source's `night-2/` folder and ingests them: the
-   nightly run (`--resume --waves 0 --night 3` runs another night into the archive built before);
+   nightly run (`--resume --waves 0 --night 3` runs another night into the archive built before, and
+   `--resume --first-wave 11 --waves 4` grows it by 4 more waves first);
 3. runs again with nothing new;
 4. times the month query of benchmarks/bench_query.py through the catalog, runs `newsetl compact`, and times it
    again.
@@ -70,6 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--articles", type=int, default=1_000_000)
     parser.add_argument("--waves", type=int, default=10, help="runs the archive is built in")
+    parser.add_argument("--first-wave", type=int, default=1, help="with --resume: the wave to go on from")
     parser.add_argument("--nightly", type=int, default=5_000)
     parser.add_argument("--night", type=int, default=2, help="seed and folder (night-N) of the nightly run")
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out-archive")
@@ -89,7 +91,7 @@ def main() -> None:
         if args.duckdb_memory:
             env["NEWSETL_DUCKDB_MEMORY_LIMIT"] = args.duckdb_memory
         steps = []
-        for wave in range(1, args.waves + 1):
+        for wave in range(args.first_wave, args.first_wave + args.waves):
             made = generate(raw, args.articles // args.waves, 1, wave)
             timed = timed_run(env, raw, out)
             run = last_run(out)
