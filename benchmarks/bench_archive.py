@@ -9,7 +9,7 @@ one-month query and a compaction.
    10 waves are about 3 months, a month about a third of the archive;
 2. generates `--nightly` more (seed `--night`, 2) under each source's `night-2/` folder and ingests them: the
    nightly run (`--resume --waves 0 --night 3` runs another night into the archive built before, and
-   `--resume --first-wave 11 --waves 4` grows it by 4 more waves first);
+   `--resume --first-wave 11 --waves 4 --articles 400000` grows it by 4 more waves of 100,000 first);
 3. runs again with nothing new;
 4. times the month query of benchmarks/bench_query.py through the catalog, runs `newsetl compact`, and times it
    again.
