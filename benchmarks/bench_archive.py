@@ -45,7 +45,7 @@ def generate(target: Path, articles: int, seed: int, wave: int = 1) -> float:
 
 def figures(timed: Timed, env: dict[str, str], run: dict[str, object]) -> dict[str, object]:
     by_stage = asyncio.run(flow_peak_by_stage(env, str(run["run_id"]), timed.flow_rss))
-    stages, _ = asyncio.run(stage_seconds(env, str(run["run_id"])))
+    stages, _, _ = asyncio.run(stage_seconds(env, str(run["run_id"])))
     return {
         "cli_s": round(timed.seconds, 1),
         "peak_rss_mb": round(timed.peak_rss_kib / 1024),

@@ -114,23 +114,30 @@ def stage_name(run: TaskRun) -> str:
     return run.task_key.rsplit("-", 1)[0] if run.task_key else run.name
 
 
-async def stage_seconds(env: dict[str, str], run_id: str) -> tuple[dict[str, float], float]:
-    """Seconds spent in each task of the flow run, summed over mapped runs; and the orchestration overhead:
-    the share of the flow run's time when no task was running."""
+async def stage_seconds(env: dict[str, str], run_id: str) -> tuple[dict[str, float], float, list[str]]:
+    """Seconds spent in each task of the flow run, summed over mapped runs; the orchestration overhead: the
+    share of the flow run's time when no task was running; and the longest of those gaps, with the tasks
+    around them."""
     runs, flow = await task_runs(env, run_id)
     stages: dict[str, float] = defaultdict(float)
     spans = []
     for tr in runs:
         stages[stage_name(tr)] += tr.total_run_time.total_seconds()
         if tr.start_time and tr.end_time:
-            spans.append((tr.start_time.timestamp(), tr.end_time.timestamp()))
-    covered, reach = 0.0, 0.0
-    for start, end in sorted(spans):  # the union of the task runs' intervals
+            spans.append((tr.start_time.timestamp(), tr.end_time.timestamp(), stage_name(tr)))
+    flow_start = flow.start_time.timestamp() if flow.start_time else min((s for s, _, _ in spans), default=0.0)
+    covered, reach, last = 0.0, flow_start, "flow start"
+    gaps = []
+    for start, end, name in sorted(spans):  # the union of the task runs' intervals
+        if start > reach:
+            gaps.append((start - reach, f"{last} -> {name}"))
         if end > reach:
             covered += end - max(start, reach)
-            reach = end
+            reach, last = end, name
     total = flow.total_run_time.total_seconds()
-    return dict(stages), (total - covered) / total if total else 0.0
+    gaps.append((flow_start + total - reach, f"{last} -> flow end"))
+    largest = [f"{seconds:.2f}s {where}" for seconds, where in sorted(gaps, reverse=True)[:6] if seconds >= 0.05]
+    return dict(stages), (total - covered) / total if total else 0.0, largest
 
 
 async def flow_peak_by_stage(env: dict[str, str], run_id: str, flow_rss: list[tuple[float, int]]) -> dict[str, int]:
@@ -187,7 +194,7 @@ def main() -> None:
             run_id, records, run_seconds = con.sql("SELECT run_id, records, seconds FROM runs").fetchall()[0]
             raw_mb = con.sql("SELECT sum(bytes) / 1e6 FROM files").fetchall()[0][0]
             con.close()
-            stages, untasked = asyncio.run(stage_seconds(env, run_id))
+            stages, untasked, gaps = asyncio.run(stage_seconds(env, run_id))
             by_stage = asyncio.run(flow_peak_by_stage(env, run_id, flow_rss))
             floor = floor_seconds(raw, out, args.workdir)
             rerun_seconds = timed_run(env, raw, out).seconds
@@ -206,6 +213,7 @@ def main() -> None:
                     "peak_rss_mb_per_process": [round(k / 1024) for k in each_kib[:4]],
                     "peak_pss_mb": round(pss_kib / 1024),
                     "flow_time_outside_tasks": f"{untasked:.1%}",
+                    "longest_gaps_between_tasks": gaps,
                     "floor_s": round(floor, 2),
                     "ratio_to_floor": round(run_seconds / floor, 1),
                     "rerun_nothing_new_s": round(rerun_seconds, 1),
