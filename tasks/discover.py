@@ -143,8 +143,10 @@ def make_batches(files: list[DumpFile], max_files: int, max_bytes: int, workers:
     current: list[DumpFile] = []
     size = 0
     for f in files:
-        # A file goes to the next batch when it would end past the bounds, or mostly past the even share.
-        if current and (len(current) >= max_files or size + f.bytes > max_bytes or size + f.bytes / 2 > target):
+        # A file goes to the next batch when it would end past the bounds, or mostly past the even share (but
+        # the last batch takes what is left: a few files more, not a batch of their own after the others).
+        past_share = size + f.bytes / 2 > target and len(batches) < count - 1
+        if current and (len(current) >= max_files or size + f.bytes > max_bytes or past_share):
             batches.append(current)
             current, size = [], 0
         current.append(f)

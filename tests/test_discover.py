@@ -57,6 +57,9 @@ def test_a_small_drop_is_cut_into_enough_batches_for_every_worker() -> None:
     assert [len(b) for b in make_batches(files, max_files=500, max_bytes=1 << 30)] == [8]
     assert [len(b) for b in make_batches(files, max_files=500, max_bytes=1 << 30, workers=2)] == [2, 2, 2, 2]
     assert [len(b) for b in make_batches(files[:3], max_files=500, max_bytes=1 << 30, workers=2)] == [1, 1, 1]
+    # Even shares of 2.25 files: the last batch takes the one left over instead of running alone after the others.
+    nine = [*files, DumpFile("/r/8", "008", "s", "8", 10)]
+    assert [len(b) for b in make_batches(nine, max_files=500, max_bytes=1 << 30, workers=2)] == [2, 2, 2, 3]
 
 
 def test_batches_are_of_about_equal_size_and_a_multiple_of_the_workers() -> None:
