@@ -70,6 +70,14 @@ def test_the_settings_choose_the_task_runner() -> None:
     assert getattr(remote, "address", None) == "tcp://10.0.0.5:8786"
 
 
+def test_the_extract_workers_import_of_the_flow_loads_neither_duckdb_nor_deltalake() -> None:
+    """Prefect sends the flow to each extract worker, which imports its module: that stays light."""
+    code = "import sys, flows.ingest; print(sorted({'duckdb', 'deltalake', 'spacy'} & set(sys.modules)))"
+    done = subprocess.run([NEWSETL[0], "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_a_deployment_takes_the_task_runner_from_the_environment() -> None:
     """prefect.yaml's worker and `newsetl serve` run the flow with the environment's settings; the flow takes
     its extract runner from them (or from its `workers` / `dask_address` parameters, shown in the UI)."""
