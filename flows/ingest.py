@@ -58,7 +58,7 @@ def ingest(
             extract = extract_batch.with_options(result_storage=result_storage(settings))
             batches = batches_for(found.new, settings)
             # The batches get their own pool of worker processes (or Dask cluster), closed once they are staged:
-            # the workers' memory is given back before the plan, and the flow's other tasks run in-process.
+            # the workers' memory is given back as the plan starts, and the flow's other tasks run in-process.
             get_run_logger().info("extracting %d batch(es) on %s", len(batches), runner_name(settings))
             with task_runner_for(settings) as runner:
                 # (The ignore: Prefect 3.9 types `map` for tasks that may return a coroutine.)

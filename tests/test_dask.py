@@ -58,7 +58,7 @@ def test_a_scheduler_and_a_local_cluster_at_once_is_refused(tmp_path: Path) -> N
 
 
 def test_the_settings_choose_the_task_runner() -> None:
-    assert type(task_runner_for(Settings())).__name__ == "ProcessPoolTaskRunner"
+    assert type(task_runner_for(Settings())).__name__ == "ExtractPool"
     local = task_runner_for(Settings(workers=3))
     assert getattr(local, "cluster_kwargs", {}) | {"dashboard_address": None} == {
         "n_workers": 3,
