@@ -252,7 +252,9 @@ CAPTION_CHARS = 500
 # per CPU-second; on generated articles (mean body 2,700 characters) they keep 87 % of the distinct names NER
 # finds in the whole text, and 95 % of each article's three most named.
 NER_CHARS = 2_000
-NER_BATCH_SIZE = 64  # 8 to 256 change throughput by less than the noise (~10 %)
+# Documents NER reads at once. From 8 to 256 the throughput changes by less than the noise (~10 %), but not the
+# memory: reading 660 articles, a worker peaked at 376 MB with 16, 387 MB with 32 and 453 MB with 64.
+NER_BATCH_SIZE = 16
 # NER in en_core_web_sm 3.8 has its own tok2vec (not a listener of the shared one), so it needs no other
 # component: without them it runs 2.4x faster (38 against 16 articles of 2,000 characters per CPU-second).
 # One thing the parser gave NER: sentence starts, which an entity never crosses. Without them 1 document in
