@@ -168,7 +168,7 @@ def floor_seconds(raw: Path, out: Path, scratch: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--entity-sizes", type=int, nargs="*", default=[10_000])
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out")
     args = parser.parse_args()
