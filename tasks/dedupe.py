@@ -8,9 +8,13 @@ memory stays flat however many records a run holds, and bodies never leave their
 """
 
 import json
+import multiprocessing
+import os
 import shutil
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from itertools import groupby
 from operator import itemgetter
@@ -48,11 +52,10 @@ from tasks.furniture import counts_table, learned_lines
 from tasks.near import (
     ESTIMATE_MARGIN,
     PERMUTATIONS,
-    Fingerprint,
     estimated_similarity,
+    near_in_block,
     shingles,
     signature,
-    similar_prints,
 )
 from tasks.tables import (
     committed_seq,
@@ -413,7 +416,9 @@ def likely_pairs(
 
 
 # Texts fingerprinted and checked at once: whole groups of connected likely pairs, about this many texts a block.
-VERIFY_BLOCK = 5000
+VERIFY_BLOCK = 1000
+# From this many blocks on, a helper process checks blocks too (starting one takes it 0.2 s or more).
+VERIFY_HELPER_BLOCKS = 4
 
 
 def component_blocks(pairs: list[tuple[str, str]], size: int) -> dict[str, int]:
@@ -453,7 +458,8 @@ def verify_pairs(
 
     Texts are read once, in blocks of connected pairs (DuckDB sorts them by block, spilling to disk), and each
     block's texts are fingerprinted, checked and dropped before the next: memory does not grow with the number
-    of pairs a run has."""
+    of pairs a run has. With many blocks, a helper process checks a block whenever it is idle: fingerprinting
+    is Python, and would leave the machine's other core idle. The pairs found do not depend on who checked them."""
     blocks = component_blocks(likely, VERIFY_BLOCK)
     pairs_of: dict[int, list[tuple[str, str]]] = {}
     for a, b in likely:
@@ -470,26 +476,40 @@ def verify_pairs(
         f"SELECT v.block, t.node, t.title, t.body FROM verify_nodes v JOIN ({history} UNION ALL {run}) t USING (node) "
         "ORDER BY v.block"
     )
+    found: list[tuple[str, str, float]] = []
+    with ExitStack() as stack:
+        helper = None
+        if len(pairs_of) >= VERIFY_HELPER_BLOCKS and (os.cpu_count() or 1) > 1:
+            helper = stack.enter_context(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")))
+        handed: list[Future[list[tuple[str, str, float]]]] = []
+
+        def check(block: int, texts: dict[str, str]) -> None:
+            if helper is not None:
+                for future in [f for f in handed if f.done()]:
+                    found.extend(future.result())
+                    handed.remove(future)
+                if not handed:  # the helper is idle (or still starting): it takes this block
+                    handed.append(helper.submit(near_in_block, texts, pairs_of.get(block, []), settings.near_threshold))
+                    return
+            found.extend(near_in_block(texts, pairs_of.get(block, []), settings.near_threshold))
+
+        texts: dict[str, str] = {}
+        current = -1
+        while chunk := result.fetchmany(1000):
+            for block, node, title, body in chunk:
+                if block != current:
+                    if texts:
+                        check(current, texts)
+                    texts, current = {}, block
+                texts[node] = article_text(title, body)
+        if texts:
+            check(current, texts)
+        for future in handed:
+            found.extend(future.result())
     edges: dict[str, dict[str, float]] = {}
-    prints: dict[str, Fingerprint] = {}
-    current = -1
-
-    def check(block: int) -> None:
-        for a, b in pairs_of.get(block, []):
-            if a in prints and b in prints:
-                is_near, similarity = similar_prints(prints[a], prints[b], settings.near_threshold)
-                if is_near:
-                    edges.setdefault(a, {})[b] = similarity
-                    edges.setdefault(b, {})[a] = similarity
-        prints.clear()
-
-    while chunk := result.fetchmany(1000):
-        for block, node, title, body in chunk:
-            if block != current:
-                check(current)
-                current = block
-            prints[node] = Fingerprint.of(article_text(title, body))
-    check(current)
+    for a, b, similarity in found:
+        edges.setdefault(a, {})[b] = similarity
+        edges.setdefault(b, {})[a] = similarity
     return edges
 
 

@@ -278,6 +278,21 @@ def similar_prints(a: Fingerprint, b: Fingerprint, threshold: float) -> tuple[bo
     return similarity >= threshold and not figures_replaced(a, b), similarity
 
 
+def near_in_block(
+    texts: dict[str, str], pairs: list[tuple[str, str]], threshold: float
+) -> list[tuple[str, str, float]]:
+    """The near pairs among `pairs` (a, b, similarity), each text fingerprinted once; a pair whose text is not
+    in `texts` is skipped."""
+    prints = {node: Fingerprint.of(text) for node, text in texts.items()}
+    found = []
+    for a, b in pairs:
+        if a in prints and b in prints:
+            is_near, similarity = similar_prints(prints[a], prints[b], threshold)
+            if is_near:
+                found.append((a, b, similarity))
+    return found
+
+
 def similar(text_a: str, text_b: str, threshold: float) -> tuple[bool, float]:
     """(is a near duplicate, exact Jaccard similarity) of two cleaned texts: the check of an LSH candidate."""
     return similar_prints(Fingerprint.of(text_a), Fingerprint.of(text_b), threshold)

@@ -71,6 +71,14 @@ def result_story(home: str, away: str, h: int, a: int, crowd: int) -> tuple[str,
     return f"{home} {h} {away} {a}", text
 
 
+# Three unrelated stories of the same size.
+STORIES = {
+    "a": SENTENCES,
+    "b": [" ".join(word[::-1] for word in s.split()) for s in SENTENCES],
+    "c": [" ".join(reversed(s.split())) for s in SENTENCES],
+}
+
+
 def ingest(settings: Settings, files: dict[str, str], seq: int, per_file_batches: bool = False) -> None:
     """Stage `files` (name -> text, under source named by the first path part), plan and commit, as a run does."""
     dumps = []
@@ -163,19 +171,27 @@ def test_published_signatures_are_compared_in_parts_of_any_size(
 ) -> None:
     """Against a large archive the published signatures are read a part at a time: here one article a part."""
     monkeypatch.setattr(dedupe, "SIGNATURE_PART_ROWS", 1)
-    stories = {
-        "a": SENTENCES,
-        "b": [" ".join(word[::-1] for word in s.split()) for s in SENTENCES],  # unrelated texts of the same size
-        "c": [" ".join(reversed(s.split())) for s in SENTENCES],
-    }
-    ingest(settings, {f"wire/{n}.txt": record(0, 10, n, body(s)) for n, s in stories.items()}, 1)
-    ingest(settings, {f"site/{n}.txt": record(0, 11, n, body(s[:4] + s[5:])) for n, s in stories.items()}, 2)
-    near = rows(
+    ingest(settings, {f"wire/{n}.txt": record(0, 10, n, body(s)) for n, s in STORIES.items()}, 1)
+    ingest(settings, {f"site/{n}.txt": record(0, 11, n, body(s[:4] + s[5:])) for n, s in STORIES.items()}, 2)
+    assert near_copies(settings) == [(f"site/{n}.txt", f"wire/{n}.txt") for n in STORIES]
+
+
+def test_a_helper_process_checks_blocks_of_pairs_the_same(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three unrelated stories and their copies in one run: three blocks of one pair, two of them for the helper."""
+    monkeypatch.setattr(dedupe, "VERIFY_BLOCK", 1)
+    monkeypatch.setattr(dedupe, "VERIFY_HELPER_BLOCKS", 3)
+    files = {f"wire/{n}.txt": record(0, 10, n, body(s)) for n, s in STORIES.items()}
+    files |= {f"site/{n}.txt": record(0, 11, n, body(s[:4] + s[5:])) for n, s in STORIES.items()}
+    ingest(settings, files, 1)
+    assert near_copies(settings) == [(f"site/{n}.txt", f"wire/{n}.txt") for n in STORIES]
+
+
+def near_copies(settings: Settings) -> list[tuple[str, str]]:
+    return rows(
         settings,
         """SELECT d.source_file, a.source_file FROM duplicates d JOIN articles a ON a.article_id = d.duplicate_of
            WHERE d.kind = 'near' ORDER BY 1""",
     )
-    assert near == [(f"site/{n}.txt", f"wire/{n}.txt") for n in stories]
 
 
 def test_templated_stories_stay_separate_articles(settings: Settings) -> None:
