@@ -5,7 +5,7 @@ from typing import Any
 from prefect import flow, get_run_logger, unmapped
 from prefect.runtime import flow_run
 
-from flows.runners import runner_name, task_runner_for
+from flows.runners import runner_name, start_worker_server, task_runner_for
 from newsetl.settings import Settings
 from tasks.extract import extract_batch, result_storage
 
@@ -43,6 +43,8 @@ def ingest(
     if workers or dask_address:  # given to the run, they replace both settings
         settings = settings.model_copy(update={"workers": workers, "dask_address": dask_address})
     run_id = str(flow_run.id)
+    if not (settings.workers or settings.dask_address):
+        start_worker_server()  # the extract workers' imports, while the run starts and discovers its files
     progress = Progress(settings)
     with run_lock(settings):
         started = start_run(settings, run_id)

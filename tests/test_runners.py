@@ -1,0 +1,44 @@
+"""The default extract pool: workers forked from a server that has imported what they need, whose logs still
+reach the Prefect API as those of Prefect's own pool do."""
+
+import asyncio
+import os
+from pathlib import Path
+from uuid import UUID
+
+from prefect.client.schemas.objects import Log
+
+from flows.runners import ExtractPool
+from newsetl.settings import Settings
+from tasks.tables import query
+from tests.conftest import run_newsetl
+
+
+def test_the_extract_workers_are_forked_from_the_worker_server() -> None:
+    with ExtractPool(max_workers=1) as pool:
+        assert pool._executor is not None
+        parent = pool._executor.submit(os.getppid).result(timeout=120)
+    # A spawned worker is a child of the flow's process; a forked one, of the server.
+    assert parent != os.getpid()
+
+
+async def flow_run_logs(env: dict[str, str], run_id: str) -> list[Log]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        async with get_client() as client:
+            return await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[UUID(run_id)])))
+
+
+def test_the_extract_workers_logs_reach_the_prefect_api(
+    prefect_server: dict[str, str], sample_tree: Path, tmp_path: Path
+) -> None:
+    run_newsetl(
+        {**prefect_server, "PREFECT_LOGGING_LEVEL": "INFO"}, "run", "--raw", str(sample_tree), "--out", str(tmp_path)
+    )
+    run_id = query(Settings(out_dir=tmp_path), "SELECT run_id FROM {runs}").to_pylist()[0]["run_id"]
+    logs = asyncio.run(flow_run_logs(prefect_server, run_id))
+    extracted = [log.message for log in logs if log.task_run_id and log.message.startswith("extracted ")]
+    assert extracted and all(" records, " in m for m in extracted), [log.message for log in logs]
