@@ -13,7 +13,7 @@ import os
 import shutil
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from itertools import groupby
@@ -668,14 +668,19 @@ def part_path(plan: Path, table: str, part: int) -> Path:
     return plan / table / f"part-{part:05d}.parquet"
 
 
+# Chunks written at once: Arrow reads, filters, compresses and writes them without holding the GIL.
+PUBLISH_THREADS = 2
+
+
 def write_published(finals: list[Path], publish: pa.Table, run_id: str, plan: Path) -> None:
-    """Write the plan's articles and the rows that hang off them, one part per finished chunk (bounded memory)."""
-    part = 0
-    for path in finals:
+    """Write the plan's articles and the rows that hang off them, one part per finished chunk (bounded memory).
+    A chunk with no article leaves a gap in the parts' numbers: the commit takes them in order, not by number."""
+
+    def write(part: int, path: Path) -> None:
         final = pq.read_table(path)
         chosen = final.filter(pc.is_in(final.column("pos"), value_set=publish.column("pos")))
         if not chosen.num_rows:
-            continue
+            return
         where = pc.index_in(chosen.column("pos"), value_set=publish.column("pos"))
         ids = pc.take(publish.column("article_id"), where)
         chosen = chosen.append_column("article_id", ids)
@@ -692,7 +697,10 @@ def write_published(finals: list[Path], publish: pa.Table, run_id: str, plan: Pa
         pq.write_table(index.select(NEAR_INDEX.names).cast(NEAR_INDEX), part_path(plan, "near_index", part))
         signed = chosen.select(["article_id", "minhash"]).append_column("run_id", run)
         pq.write_table(signed.cast(NEAR_SIGNATURES), part_path(plan, "near_signatures", part))
-        part += 1
+
+    with ThreadPoolExecutor(PUBLISH_THREADS) as pool:
+        for done in [pool.submit(write, part, path) for part, path in enumerate(finals)]:
+            done.result()
 
 
 def explode(chosen: pa.Table, column: str, run_id: str, keep: tuple[str, ...] = ()) -> pa.Table:
