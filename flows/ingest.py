@@ -43,13 +43,13 @@ def ingest(
     if workers or dask_address:  # given to the run, they replace both settings
         settings = settings.model_copy(update={"workers": workers, "dask_address": dask_address})
     run_id = str(flow_run.id)
-    if not (settings.workers or settings.dask_address):
-        start_worker_server()  # the extract workers' imports, while the run starts and discovers its files
     progress = Progress(settings)
     with run_lock(settings):
         started = start_run(settings, run_id)
         recover_pending(settings)
-        found = discover_files(settings)
+        # New files start the extract workers' server, which imports what they need while the files are hashed.
+        pool = not (settings.workers or settings.dask_address)
+        found = discover_files(settings, on_new=start_worker_server if pool else None)
         progress.update(DISCOVERED, f"{len(found.new)} new file(s) found")
         counts: dict[str, Any] = {
             "files_new": len(found.new),

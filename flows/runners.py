@@ -20,7 +20,8 @@ FORKSERVER = "forkserver" in multiprocessing.get_all_start_methods()  # not on W
 
 def start_worker_server() -> None:
     """Start the process the extract workers are forked from (see ExtractPool), which imports WORKER_MODULES
-    once, in the background: called as the flow starts, it is ready by the time discovery is done."""
+    once, in the background: started by discovery when it finds new files, it is ready about when they are
+    hashed. A run with nothing new does not start it."""
     if FORKSERVER:
         multiprocessing.set_forkserver_preload(WORKER_MODULES)
         forkserver.ensure_running()
@@ -38,7 +39,7 @@ class ExtractPool(ProcessPoolTaskRunner):
         super().__enter__()
         spawning = self._executor  # Prefect's pool: its workers would start at the first batch, none has yet
         if FORKSERVER and spawning is not None:
-            start_worker_server()  # (already running when the flow started it)
+            start_worker_server()  # (already running once discovery found new files)
             self._executor = ProcessPoolExecutor(
                 self._max_workers,
                 mp_context=multiprocessing.get_context("forkserver"),

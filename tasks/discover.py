@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,8 +102,9 @@ HASH_CACHE = pa.schema(
 )
 
 
-def hash_files(found: list[Scanned], cache: Path) -> list[str]:
-    """SHA-256 of each scanned file, from the cache when its stat is unchanged; the cache is then rewritten."""
+def hash_files(found: list[Scanned], cache: Path, before_hashing: Callable[[], None] | None = None) -> list[str]:
+    """SHA-256 of each scanned file, from the cache when its stat is unchanged; the cache is then rewritten.
+    `before_hashing` is called first when a file is not in the cache (it is most likely new)."""
     cached: dict[tuple[str, int, int, int], str] = {}
     if cache.is_file():
         try:
@@ -113,6 +115,8 @@ def hash_files(found: list[Scanned], cache: Path) -> list[str]:
             cached = {}  # a damaged cache only costs a rehash
     hashes = [cached.get((f.path, f.size, f.mtime_ns, f.inode), "") for f in found]
     todo = [i for i, digest in enumerate(hashes) if not digest]
+    if todo and before_hashing is not None:
+        before_hashing()
     # hashlib releases the GIL on large buffers, so threads hash two files at once on two cores. A thousand files
     # at a time: the pool holds a future for each file it is given.
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -164,13 +168,14 @@ def batches_for(files: list[DumpFile], settings: Settings) -> list[list[DumpFile
 
 
 @task(name="discover-files", retries=2, retry_delay_seconds=[1, 5])
-def discover_files(settings: Settings) -> Discovery:
-    """Find dump files whose content (by SHA-256) no earlier run ingested."""
+def discover_files(settings: Settings, on_new: Callable[[], None] | None = None) -> Discovery:
+    """Find dump files whose content (by SHA-256) no earlier run ingested; `on_new` is called before files that
+    look new (their path, size or modification time is not known) are hashed."""
     logger = get_run_logger()
     if not settings.raw_dir.is_dir():
         raise FileNotFoundError(f"raw-dump directory {settings.raw_dir} does not exist: create it or pass --raw DIR")
     found, ignored = _scan(settings.raw_dir)
-    hashes = hash_files(found, settings.state_dir / "raw-hashes.parquet")
+    hashes = hash_files(found, settings.state_dir / "raw-hashes.parquet", on_new)
     root = str(settings.raw_dir.resolve())
     known = set(query(settings, "SELECT DISTINCT sha256 FROM {files}").column("sha256").to_pylist())
     new: list[DumpFile] = []

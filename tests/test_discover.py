@@ -76,17 +76,21 @@ def test_an_unchanged_file_is_not_read_again(tmp_path: Path) -> None:
     a, b = raw / "s" / "a.txt", raw / "s" / "b.txt"
     a.write_text("first")
     b.write_text("second")
-    first = hash_files(_scan(raw)[0], cache)
+    calls: list[int] = []  # before_hashing starts the extract workers' server (a run with new files)
+    first = hash_files(_scan(raw)[0], cache, lambda: calls.append(1))
     assert first == [sha256_of(a), sha256_of(b)]
+    assert calls == [1]
     # Same size, same modification time, same inode: taken from the cache, so the file was not read.
     stat = a.stat()
     with a.open("r+") as fh:
         fh.write("FIRST")
     os.utime(a, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert hash_files(_scan(raw)[0], cache) == first
+    assert hash_files(_scan(raw)[0], cache, lambda: calls.append(2)) == first
+    assert calls == [1]
     # Any other change of its stat and it is hashed again.
     a.write_text("first, edited")
     b.unlink()
-    assert hash_files(_scan(raw)[0], cache) == [sha256_of(a)]
+    assert hash_files(_scan(raw)[0], cache, lambda: calls.append(3)) == [sha256_of(a)]
+    assert calls == [1, 3]
     cache.write_bytes(b"not parquet")  # a damaged cache only costs a rehash
     assert hash_files(_scan(raw)[0], cache) == [sha256_of(a)]
