@@ -13,12 +13,14 @@ Figures are printed, never asserted.
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import forkserver
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,13 +61,15 @@ def plain_run(raw: Path, out: Path) -> dict[str, float]:
         last = now
 
     ensure_tables(settings)
+    # Workers forked from a server that imports the extract code while discovery runs, as the flow's are.
+    multiprocessing.set_forkserver_preload(["tasks.extract"])
     found, _ = _scan(raw)
-    hashes = hash_files(found, settings.state_dir / "raw-hashes.parquet")
+    hashes = hash_files(found, settings.state_dir / "raw-hashes.parquet", forkserver.ensure_running)
     files = [DumpFile(f.path, f.rel, source_of(f.rel), digest, f.size) for f, digest in zip(found, hashes, strict=True)]
     workers = os.cpu_count() or 1
     batches = batches_for(files, settings)
     lap("discover")
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
         staged = list(pool.map(stage, batches, [settings] * len(batches)))
     lap("extract")
     plan = settings.plans_dir / "00000001"
