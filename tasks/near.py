@@ -136,6 +136,19 @@ def _mix(z: U64) -> U64:
     return z
 
 
+class _TokenHashes(dict[str, int]):
+    """token -> CRC-32 of its UTF-8 bytes, remembered: a news vocabulary repeats, and a lookup costs half the
+    hash. Forgotten past CACHED_TOKENS (about 25 MB), so names and figures cannot grow it without bound."""
+
+    def __missing__(self, token: str) -> int:
+        found = self[token] = zlib.crc32(token.encode())
+        return found
+
+
+CACHED_TOKENS = 200_000
+_TOKEN_HASHES = _TokenHashes()
+
+
 def shingles_of_tokens(words: list[str]) -> U64:
     """Sorted unique 64-bit hashes of the word 5-grams; fewer than 5 words make one shingle of them all.
 
@@ -144,7 +157,9 @@ def shingles_of_tokens(words: list[str]) -> U64:
     """
     if not words:
         return np.empty(0, dtype=np.uint64)
-    h = np.fromiter(map(zlib.crc32, map(str.encode, words)), dtype=np.uint64, count=len(words))
+    if len(_TOKEN_HASHES) > CACHED_TOKENS:
+        _TOKEN_HASHES.clear()
+    h = np.fromiter(map(_TOKEN_HASHES.__getitem__, words), dtype=np.uint64, count=len(words))
     n = len(words)
     if n < SHINGLE_WORDS:
         combined = (h * _POSITION[:n]).sum(dtype=np.uint64, keepdims=True) + np.uint64(n)

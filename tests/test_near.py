@@ -290,6 +290,16 @@ def test_batch_gives_the_keys_of_each_text(corpus: Corpus) -> None:
     assert band_keys_batch(texts) == [band_keys_of(t) for t in texts]
 
 
+def test_token_hashes_are_the_same_after_their_cache_is_forgotten(
+    corpus: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = list(corpus.originals.values())[:5]
+    expected = [shingles(t) for t in texts]
+    monkeypatch.setattr(tasks.near, "CACHED_TOKENS", 10)
+    assert all(np.array_equal(shingles(t), e) for t, e in zip(texts, expected, strict=True))
+    assert len(tasks.near._TOKEN_HASHES) <= 10 + len(tokens(texts[-1]))
+
+
 # ------------------------------------------------------------------------------------------- the S-curve
 
 
