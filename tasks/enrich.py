@@ -5,14 +5,15 @@ same enrichment whatever order or batch it is ingested in. Work per article is b
 read from a prefix of the text, keywords from a capped, linear pass.
 """
 
-import heapq
 import re
 from collections import Counter
 from collections.abc import Sequence
-from functools import cache, lru_cache
-from itertools import compress, pairwise
+from functools import cache
+from itertools import chain, pairwise
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from tasks.near import Words, tokens, tokens_and_joins
@@ -149,8 +150,8 @@ def dateline(body: str) -> str | None:
 
 # ------------------------------------------------------------------------------------------------- keywords
 
-# Words of the body read for keywords: more than any real article; the cap only bounds the cost of a scraping
-# accident (one record holds 2 MB).
+# Words of a title and of a body read for keywords: more than any real article; the cap only bounds the cost of
+# a scraping accident (one record holds 2 MB).
 KEYWORD_WORDS = 8_000
 # A title word says what the story is about more than a body word: the editor chose it.
 TITLE_WEIGHT = 3.0
@@ -189,7 +190,6 @@ _STOP = STOP_WORDS | _NEWS_STOP_WORDS
 _CONTRACTIONS = ("n't", "'re", "'ve", "'ll", "'d", "'m")
 
 
-@lru_cache(maxsize=1 << 16)  # a news vocabulary repeats: most words are looked up many times
 def _term(word: str) -> str | None:
     """The lower-cased term of a word, None for stop words, numbers, contractions and 1-2 letter tokens."""
     term = word.lower().replace("’", "'")
@@ -202,45 +202,121 @@ def _term(word: str) -> str | None:
     return term
 
 
+class _Vocabulary(dict[str, int]):
+    """word -> the id of its term (0: no term), learnt as words come. Ids are this process's own, never stored.
+
+    A news vocabulary repeats, so most words cost one dict lookup. It is forgotten when it passes
+    VOCABULARY_WORDS (about 30 MB), so a stream of names and figures cannot grow it without bound."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.terms: list[str] = [""]  # id -> term
+        self.ids: dict[str, int] = {}  # term -> id
+
+    def __missing__(self, word: str) -> int:
+        term = _term(word)
+        found = self[word] = 0 if term is None else self.ids.setdefault(term, len(self.terms))
+        if found == len(self.terms):
+            self.terms.append(term)  # type: ignore[arg-type]  # a new id is only given to a term
+        return found
+
+    def forget(self) -> None:
+        self.clear()
+        self.terms, self.ids = [""], {}
+
+
+VOCABULARY_WORDS = 200_000
+_VOCABULARY = _Vocabulary()
+# Keys of keywords_batch pack an article's number and two term ids in 21 bits each.
+_ID_BITS = 21
+_ID_MASK = (1 << _ID_BITS) - 1
+_UNJOINED = (False,)
+
+
+def _best_first(scored: tuple[str, float]) -> tuple[float, str]:
+    return -scored[1], scored[0]
+
+
 def keywords(title: str, body: str, top: int = 10) -> list[tuple[str, float]]:
     """The article's `top` terms (words and two-word phrases) by weighted count, scores scaled so the best is 1."""
-    return keywords_of(tokens_and_joins(title), tokens_and_joins(body), top)
+    return keywords_batch([tokens_and_joins(title)], [tokens_and_joins(body)], top)[0]
 
 
-def keywords_of(title: Words, body: Words, top: int = 10) -> list[tuple[str, float]]:
-    """keywords() of an article whose title and body are already tokenised (see tokens_and_joins).
+def _tally(keys: npt.NDArray[np.int64], weights: npt.NDArray[np.float64]) -> tuple[Any, Any, Any]:
+    """The distinct keys in order, the sum of the weights of each and its number of occurrences."""
+    order = keys.argsort()
+    keys, weights = keys[order], weights[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else np.empty(0, np.int64)
+    sums = np.add.reduceat(weights, starts) if keys.size else weights
+    return keys[starts], sums, np.diff(np.r_[starts, keys.size])
 
-    Terms and phrases are counted in C-level Counters; Python looks only at the phrases said twice."""
-    title_terms = list(map(_term, title[0]))
-    body_terms = list(map(_term, body[0][:KEYWORD_WORDS]))
-    unigrams: dict[str, float] = {term: n for term, n in Counter(body_terms).items() if term is not None}
-    for term, n in Counter(title_terms).items():
-        if term is not None:
-            unigrams[term] = unigrams.get(term, 0) + n * TITLE_WEIGHT
-    # A phrase is two adjacent terms with only white space between (compress keeps those pairs).
-    title_pairs = Counter(compress(pairwise(title_terms), title[1]))
-    body_pairs = Counter(compress(pairwise(body_terms), body[1][: KEYWORD_WORDS - 1]))
-    seen = body_pairs.copy()  # occurrences of each pair, unweighted
-    seen.update(title_pairs)
-    scores = dict(unigrams)
-    for (first, second), n in seen.items():
-        if n < MIN_BIGRAM_COUNT or first is None or second is None:
-            continue
-        count = body_pairs[first, second] + title_pairs[first, second] * TITLE_WEIGHT
-        scores[f"{first} {second}"] = count * BIGRAM_WEIGHT
-        for word in (first, second):
-            # A word that only ever occurs inside the phrase adds nothing beside it ("prime" of "prime minister").
-            if unigrams.get(word) == count:
-                scores.pop(word, None)
-    if not scores:
-        return []
-    if len(scores) > top:  # rank only what can make the top: sorting every term costs more than counting them
-        cut = heapq.nlargest(top, scores.values())[-1]
-        scores = {term: score for term, score in scores.items() if score >= cut}
-    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
-    best = ranked[0][1]
-    # Rounded for storage, never to 0: a term seen once still scores above nothing.
-    return [(term, max(round(score / best, 4), 0.0001)) for term, score in ranked]
+
+def keywords_batch(titles: Sequence[Words], bodies: Sequence[Words], top: int = 10) -> list[list[tuple[str, float]]]:
+    """keywords() of articles whose titles and bodies are already tokenised (see tokens_and_joins).
+
+    A term scores its count in the body plus TITLE_WEIGHT times its count in the title; a phrase (two adjacent
+    terms with only white space between, said MIN_BIGRAM_COUNT times or more) scores BIGRAM_WEIGHT times its
+    weighted count. Articles are counted together, in numpy: per article, Python sees only its top terms."""
+    if len(_VOCABULARY) > VOCABULARY_WORDS:
+        _VOCABULARY.forget()
+    # One stream of every article's title then body; a join links a token to the next one in the same text.
+    words: list[list[str]] = []
+    joins: list[Sequence[bool]] = []
+    for text, text_joins in chain.from_iterable(zip(titles, bodies, strict=True)):
+        if len(text) > KEYWORD_WORDS:
+            text, text_joins = text[:KEYWORD_WORDS], text_joins[: KEYWORD_WORDS - 1]
+        words.append(text)
+        if text:
+            joins += (text_joins, _UNJOINED)
+    lengths = np.fromiter(map(len, words), np.int64, len(words))
+    count = int(lengths.sum())
+    ids = np.fromiter(map(_VOCABULARY.__getitem__, chain.from_iterable(words)), np.int64, count)
+    if max(len(_VOCABULARY.terms), len(titles)) > _ID_MASK and len(titles) > 1:  # ids overflow their bits
+        _VOCABULARY.forget()
+        half = len(titles) // 2
+        return keywords_batch(titles[:half], bodies[:half], top) + keywords_batch(titles[half:], bodies[half:], top)
+    joined = np.fromiter(chain.from_iterable(joins), bool, count)
+    article = np.repeat(np.arange(len(titles), dtype=np.int64).repeat(2), lengths)
+    weight = np.repeat(np.tile([TITLE_WEIGHT, 1.0], len(titles)), lengths)
+
+    has_term = ids > 0
+    terms, term_scores, _ = _tally((article[has_term] << 2 * _ID_BITS) | ids[has_term], weight[has_term])
+    if not terms.size:
+        return [[] for _ in titles]
+    pair = joined[:-1] & has_term[:-1] & has_term[1:]
+    pairs, pair_scores, said = _tally(
+        (article[:-1][pair] << 2 * _ID_BITS) | (ids[:-1][pair] << _ID_BITS) | ids[1:][pair], weight[:-1][pair]
+    )
+    phrase = said >= MIN_BIGRAM_COUNT
+    pairs, pair_scores = pairs[phrase], pair_scores[phrase]
+    # A term that only ever occurs inside a phrase adds nothing beside it ("prime" of "prime minister").
+    alone = np.ones(terms.size, dtype=bool)
+    article_bits = pairs >> 2 * _ID_BITS << 2 * _ID_BITS
+    for word in ((pairs >> _ID_BITS) & _ID_MASK, pairs & _ID_MASK):
+        at = np.searchsorted(terms, article_bits | word)
+        alone[at[term_scores[at] == pair_scores]] = False
+    keys = np.concatenate((terms[alone] & _ID_MASK, -1 - np.arange(pairs.size)))  # a negative key is a phrase
+    of = np.concatenate((terms[alone], pairs)) >> 2 * _ID_BITS
+    scores = np.concatenate((term_scores[alone], pair_scores * BIGRAM_WEIGHT))
+    # Per article, best first; what ties with its top-th score is ranked by name in Python.
+    order = np.lexsort((-scores, of))
+    keys, of, scores = keys[order], of[order], scores[order]
+    starts = np.searchsorted(of, np.arange(len(titles) + 1))
+    last = np.minimum(starts[:-1] + top, starts[1:]) - 1
+    cut = np.where(last >= starts[:-1], scores[np.maximum(last, 0)], np.inf)
+    chosen = np.flatnonzero(scores >= cut[of])
+    terms_of = _VOCABULARY.terms
+    phrases = [f"{terms_of[a]} {terms_of[b]}" for a, b in zip(((pairs >> _ID_BITS) & _ID_MASK).tolist(),
+                                                              (pairs & _ID_MASK).tolist(), strict=True)]  # fmt: skip
+    names = [terms_of[key] if key >= 0 else phrases[-1 - key] for key in keys[chosen].tolist()]
+    chosen_scores = scores[chosen].tolist()
+    bounds = np.searchsorted(of[chosen], np.arange(len(titles) + 1)).tolist()
+    found: list[list[tuple[str, float]]] = []
+    for start, end in pairwise(bounds):
+        ranked = sorted(zip(names[start:end], chosen_scores[start:end], strict=True), key=_best_first)[:top]
+        # Rounded for storage, never to 0: a term seen once still scores above nothing.
+        found.append([(name, max(round(score / ranked[0][1], 4), 0.0001)) for name, score in ranked])
+    return found
 
 
 # ------------------------------------------------------------------------------------------------- entities
@@ -422,20 +498,28 @@ _entities = entities  # enrich_batch's `entities` flag hides the function inside
 
 
 def describe(
-    title: str, body: str, title_words: Words | None = None, body_words: Words | None = None
-) -> dict[str, Any]:
-    """An article's language, dateline and keywords; `title_words` and `body_words` are its tokens_and_joins
+    titles: Sequence[str],
+    bodies: Sequence[str],
+    title_words: Sequence[Words] | None = None,
+    body_words: Sequence[Words] | None = None,
+) -> list[dict[str, Any]]:
+    """Each article's language, dateline and keywords; `title_words` and `body_words` are their tokens_and_joins
     when the caller has them (the extract step shingles the same tokens)."""
     if title_words is None:
-        title_words = tokens_and_joins(title)
+        title_words = list(map(tokens_and_joins, titles))
     if body_words is None:
-        body_words = tokens_and_joins(body)
-    return {
-        "language": language(title, body, body_words[0]),
-        "dateline": dateline(body),
-        "keywords": [{"keyword": k, "score": s} for k, s in keywords_of(title_words, body_words)],
-        "entities": [],
-    }
+        body_words = list(map(tokens_and_joins, bodies))
+    return [
+        {
+            "language": language(title, body, words[0]),
+            "dateline": dateline(body),
+            "keywords": [{"keyword": k, "score": s} for k, s in found],
+            "entities": [],
+        }
+        for title, body, words, found in zip(
+            titles, bodies, body_words, keywords_batch(title_words, body_words), strict=True
+        )
+    ]
 
 
 def add_entities(
@@ -467,7 +551,7 @@ def enrich_batch(
     costly part)."""
     if len(titles) != len(bodies):
         raise ValueError(f"{len(titles)} titles but {len(bodies)} bodies: give one title per body")
-    rows = [describe(title, body) for title, body in zip(titles, bodies, strict=True)]
+    rows = describe(titles, bodies)
     if entities:
         add_entities(rows, titles, bodies, captions, ner_chars)
     return rows

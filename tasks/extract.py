@@ -60,16 +60,19 @@ def finish_rows(rows: list[dict[str, Any]], settings: Settings) -> None:
     LSH band keys from one tokenisation, then entities a batch at a time (the model is fastest on batches)."""
     from tasks.enrich import add_entities, describe  # imported late: spaCy takes seconds to import
 
-    for row in rows:
-        title_words, body_words = tokens_and_joins(row["title"]), tokens_and_joins(row["body"])
-        row.update(describe(row["title"], row["body"], title_words, body_words))
+    titles = [r["title"] for r in rows]
+    bodies = [r["body"] for r in rows]
+    title_words = list(map(tokens_and_joins, titles))
+    body_words = list(map(tokens_and_joins, bodies))
+    for row, described, (title, _), (body, _) in zip(
+        rows, describe(titles, bodies, title_words, body_words), title_words, body_words, strict=True
+    ):
+        row.update(described)
         # The tokens of title + "\n\n" + body (article_text) are those of the title, then the body's.
-        minhash = signature(shingles_of_tokens(title_words[0] + body_words[0]))
+        minhash = signature(shingles_of_tokens(title + body))
         row["bands"] = band_keys(minhash)
         row["minhash"] = minhash.astype("<u4").tobytes()
     if settings.entities:
-        titles = [r["title"] for r in rows]
-        bodies = [r["body"] for r in rows]
         add_entities(rows, titles, bodies, [r["captions"] for r in rows], settings.entity_chars)
 
 

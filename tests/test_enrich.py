@@ -1,28 +1,38 @@
 """Enrichment from an article's own text: language, dateline, reading time, keywords, named entities."""
 
+from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 import spacy
+from hypothesis import given
+from hypothesis import strategies as st
 from spacy.language import Language
 
+import tasks.enrich
 from newsetl.generate import _COMPANIES, _COUNTRIES, _WIRE_MONTHS
 from tasks.clean import clean_record
 from tasks.enrich import (
+    BIGRAM_WEIGHT,
     LANGUAGE_CHARS,
+    MIN_BIGRAM_COUNT,
     MIN_LETTERS,
     NER_CHARS,
+    TITLE_WEIGHT,
     _merge,
     _nlp,
     _normal_name,
+    _term,
     dateline,
     enrich_batch,
     entities,
     keywords,
+    keywords_batch,
     language,
     ner_text,
 )
-from tasks.near import tokens
+from tasks.near import tokens, tokens_and_joins
 from tasks.parse import read_dump
 from tasks.records import CleanRecord, RawRecord
 
@@ -231,6 +241,72 @@ def test_keywords_depend_only_on_the_article(sample: tuple[str, str]) -> None:
     keywords(WIRE_TITLE, WIRE_BODY)
     assert keywords(*sample) == first
     assert keywords("", "") == []
+
+
+def plain_keywords(title: str, body: str, top: int = 10) -> list[tuple[str, float]]:
+    """The keyword rules read one article at a time, in plain Python: what keywords_batch must agree with."""
+    terms, phrases = Counter[str](), Counter[str]()
+    said = Counter[str]()  # times each phrase occurs, unweighted
+    for text, weight in ((title, TITLE_WEIGHT), (body, 1.0)):
+        words, joins = tokens_and_joins(text)
+        found = [_term(word) for word in words]
+        for term in found:
+            if term is not None:
+                terms[term] += weight
+        for (first, second), joined in zip(pairwise(found), joins, strict=True):
+            if joined and first is not None and second is not None:
+                phrases[f"{first} {second}"] += weight
+                said[f"{first} {second}"] += 1
+    scores = dict(terms)
+    for phrase, count in phrases.items():
+        if said[phrase] >= MIN_BIGRAM_COUNT:
+            scores[phrase] = count * BIGRAM_WEIGHT
+            for word in phrase.split():
+                if terms[word] == count:
+                    scores.pop(word, None)
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return [(term, max(round(score / ranked[0][1], 4), 0.0001)) for term, score in ranked]
+
+
+_WORDS = ["talks", "Aleppo", "prime", "minister", "the", "of", "said", "2016", "3-1", "bank's", "it's", "EU"]
+_TEXT = st.lists(st.sampled_from([*_WORDS, ",", ".", " - ", "\n\n"]), max_size=60).map(" ".join)
+
+
+@given(st.lists(st.tuples(_TEXT, _TEXT), max_size=6))
+def test_keywords_batch_agrees_with_the_plain_rules(articles: list[tuple[str, str]]) -> None:
+    found = keywords_batch(
+        [tokens_and_joins(title) for title, _ in articles], [tokens_and_joins(body) for _, body in articles]
+    )
+    assert found == [plain_keywords(title, body) for title, body in articles]
+
+
+def test_keywords_of_a_batch_are_those_of_each_article_alone(sample: tuple[str, str]) -> None:
+    articles = [sample, (WIRE_TITLE, WIRE_BODY), ("", ""), (FRENCH_TITLE, "La proposition du gouvernement.")]
+    alone = [keywords(title, body) for title, body in articles]
+    assert alone[0] == plain_keywords(*sample)
+    together = keywords_batch(
+        [tokens_and_joins(title) for title, _ in articles], [tokens_and_joins(body) for _, body in articles]
+    )
+    assert together == alone
+
+
+def test_a_full_vocabulary_is_forgotten_without_changing_keywords(
+    sample: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made_up = [(f"Story {k}", " ".join(f"w{k}x{i} term{k} word{k}" for i in range(100))) for k in range(3)]
+    articles = [sample, (WIRE_TITLE, WIRE_BODY), *made_up]  # 146, 29 and 102 terms each
+    expected = [plain_keywords(title, body) for title, body in articles]
+    titles, bodies = [tokens_and_joins(t) for t, _ in articles], [tokens_and_joins(b) for _, b in articles]
+    # Ids of 8 bits: the articles' terms overflow them together, not one by one.
+    monkeypatch.setattr(tasks.enrich, "_ID_BITS", 8)
+    monkeypatch.setattr(tasks.enrich, "_ID_MASK", (1 << 8) - 1)
+    tasks.enrich._VOCABULARY.forget()
+    assert keywords_batch(titles, bodies) == expected
+    assert len(tasks.enrich._VOCABULARY.terms) <= 1 << 8
+    monkeypatch.setattr(tasks.enrich, "VOCABULARY_WORDS", 10)
+    assert keywords_batch(titles[:1], bodies[:1]) == expected[:1]
+    assert keywords_batch(titles[2:3], bodies[2:3]) == expected[2:3]  # the first call left more than 10 words
+    assert len(tasks.enrich._VOCABULARY) == len(set(titles[2][0] + bodies[2][0]))
 
 
 # ------------------------------------------------------------------------------------------------- entities
