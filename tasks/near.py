@@ -85,12 +85,15 @@ def _normalized(text: str) -> str:
 def tokens(text: str) -> list[str]:
     """Lower-cased word tokens; the quote style of a site does not change them."""
     # Most words are bare letters or digits: str.isalnum() is the regex's verdict on them at a fraction of its
-    # cost (tokens never span white space, and [^\W_] is exactly isalnum), so only the rest go through it.
+    # cost (tokens never span white space, and [^\W_] is exactly isalnum), so only the rest go through it. Of
+    # those, most are a word and one mark ("word," "word."): the mark cannot continue a token, so the word is one.
     out: list[str] = []
     find = _TOKEN.findall
     for chunk in _normalized(text).split():
         if chunk.isalnum():
             out.append(chunk)
+        elif chunk[:-1].isalnum():
+            out.append(chunk[:-1])
         else:
             out += find(chunk)
     return out
@@ -113,6 +116,12 @@ def tokens_and_joins(text: str) -> Words:
                 joins.append(clean_end)
             out.append(chunk)
             clean_end = True
+            continue
+        if chunk[:-1].isalnum():  # a word and a mark (see tokens)
+            if out:
+                joins.append(clean_end)
+            out.append(chunk[:-1])
+            clean_end = False
             continue
         found = find(chunk)
         if not found:
