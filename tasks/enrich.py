@@ -503,8 +503,9 @@ def describe(
     title_words: Sequence[Words] | None = None,
     body_words: Sequence[Words] | None = None,
 ) -> list[dict[str, Any]]:
-    """Each article's language, dateline and keywords; `title_words` and `body_words` are their tokens_and_joins
-    when the caller has them (the extract step shingles the same tokens)."""
+    """Each article's language, dateline and keywords ((keyword, score) pairs, the staged struct's fields in
+    order: Arrow takes them as they are); `title_words` and `body_words` are their tokens_and_joins when the
+    caller has them (the extract step shingles the same tokens)."""
     if title_words is None:
         title_words = list(map(tokens_and_joins, titles))
     if body_words is None:
@@ -513,7 +514,7 @@ def describe(
         {
             "language": language(title, body, words[0]),
             "dateline": dateline(body),
-            "keywords": [{"keyword": k, "score": s} for k, s in found],
+            "keywords": found,
             "entities": [],
         }
         for title, body, words, found in zip(

@@ -447,7 +447,7 @@ def test_enrich_batch(sample: tuple[str, str]) -> None:
     assert [set(row) for row in rows] == [{"language", "dateline", "keywords", "entities"}] * 3
     assert [row["language"] for row in rows] == ["en", "en", "fr"]
     assert [row["dateline"] for row in rows] == [None, "Hamburg", "Paris"]
-    assert rows[0]["keywords"][0] == {"keyword": "aleppo", "score": 1.0}
+    assert rows[0]["keywords"][0] == ("aleppo", 1.0)
     assert {"entity": "Putin", "label": "PERSON", "mentions": 3} in rows[0]["entities"]
     assert rows[1]["entities"][0]["entity"] == "European Commission"
     assert rows[2]["entities"] == []  # not English: the model would invent names
