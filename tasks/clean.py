@@ -109,9 +109,10 @@ def _clean_once(text: str) -> tuple[str, bool]:
     acted = False
     if not text.isascii() and _MOJIBAKE_HINT.search(text) and _MOJIBAKE_RE.search(text):
         text, acted = _fix_mojibake(text), True
-    stripped = _CONTROL_RE.sub("", text)
-    if len(stripped) != len(text):
-        text, acted = stripped, True
+    if not (text.isascii() and text.isprintable()):  # printable ASCII holds no control character
+        stripped = _CONTROL_RE.sub("", text)
+        if len(stripped) != len(text):
+            text, acted = stripped, True
     if "&" in text:
         decoded = _unescape_entities(text)
         if decoded != text:
