@@ -206,7 +206,7 @@ class _Vocabulary(dict[str, int]):
     """word -> the id of its term (0: no term), learnt as words come. Ids are this process's own, never stored.
 
     A news vocabulary repeats, so most words cost one dict lookup. It is forgotten when it passes
-    VOCABULARY_WORDS (about 30 MB), so a stream of names and figures cannot grow it without bound."""
+    VOCABULARY_WORDS (at most about 25 MB), so a stream of names and figures cannot grow it without bound."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -225,7 +225,7 @@ class _Vocabulary(dict[str, int]):
         self.terms, self.ids = [""], {}
 
 
-VOCABULARY_WORDS = 200_000
+VOCABULARY_WORDS = 100_000
 _VOCABULARY = _Vocabulary()
 # Keys of keywords_batch pack an article's number and two term ids in 21 bits each.
 _ID_BITS = 21

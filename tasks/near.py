@@ -147,14 +147,14 @@ def _mix(z: U64) -> U64:
 
 class _TokenHashes(dict[str, int]):
     """token -> CRC-32 of its UTF-8 bytes, remembered: a news vocabulary repeats, and a lookup costs half the
-    hash. Forgotten past CACHED_TOKENS (about 25 MB), so names and figures cannot grow it without bound."""
+    hash. Forgotten past CACHED_TOKENS (at most about 16 MB), so names and figures cannot grow it without bound."""
 
     def __missing__(self, token: str) -> int:
         found = self[token] = zlib.crc32(token.encode())
         return found
 
 
-CACHED_TOKENS = 200_000
+CACHED_TOKENS = 100_000
 _TOKEN_HASHES = _TokenHashes()
 
 
