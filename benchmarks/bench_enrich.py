@@ -31,10 +31,12 @@ from tasks.enrich import (  # noqa: E402
     _nlp,
     dateline,
     enrich_batch,
-    keywords,
+    keywords_batch,
     language,
     ner_text,
 )
+from tasks.extract import DESCRIBE_ROWS  # noqa: E402
+from tasks.near import tokens_and_joins  # noqa: E402
 from tasks.parse import read_dump  # noqa: E402
 from tasks.records import CleanRecord, RawRecord  # noqa: E402
 
@@ -99,7 +101,13 @@ def main() -> None:
     print("| step | articles | wall s | articles/s | articles/CPU-s | CPU ms/article |")
     print("| --- | --- | --- | --- | --- | --- |")
     print(row("language", n, timed(lambda: [language(t, b) for t, b in corpus])))
-    print(row("keywords", n, timed(lambda: [keywords(t, b) for t, b in corpus])))
+
+    def keywords_by_group() -> None:  # as the extract step does: tokens, then DESCRIBE_ROWS articles at a time
+        for i in range(0, n, DESCRIBE_ROWS):
+            group = corpus[i : i + DESCRIBE_ROWS]
+            keywords_batch([tokens_and_joins(t) for t, _ in group], [tokens_and_joins(b) for _, b in group])
+
+    print(row(f"keywords (with tokens, {DESCRIBE_ROWS} at a time)", n, timed(keywords_by_group)))
     print(row("dateline", n, timed(lambda: [dateline(b) for b in bodies])))
     print(
         row("spaCy NER alone (nlp.pipe)", len(texts), timed(lambda: list(nlp.pipe(texts, batch_size=NER_BATCH_SIZE))))
