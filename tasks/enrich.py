@@ -292,7 +292,8 @@ def keywords_batch(titles: Sequence[Words], bodies: Sequence[Words], top: int = 
     # A term that only ever occurs inside a phrase adds nothing beside it ("prime" of "prime minister").
     alone = np.ones(terms.size, dtype=bool)
     article_bits = pairs >> 2 * _ID_BITS << 2 * _ID_BITS
-    for word in ((pairs >> _ID_BITS) & _ID_MASK, pairs & _ID_MASK):
+    first, second = (pairs >> _ID_BITS) & _ID_MASK, pairs & _ID_MASK
+    for word in (first, second):
         at = np.searchsorted(terms, article_bits | word)
         alone[at[term_scores[at] == pair_scores]] = False
     keys = np.concatenate((terms[alone] & _ID_MASK, -1 - np.arange(pairs.size)))  # a negative key is a phrase
@@ -306,8 +307,7 @@ def keywords_batch(titles: Sequence[Words], bodies: Sequence[Words], top: int = 
     cut = np.where(last >= starts[:-1], scores[np.maximum(last, 0)], np.inf)
     chosen = np.flatnonzero(scores >= cut[of])
     terms_of = _VOCABULARY.terms
-    phrases = [f"{terms_of[a]} {terms_of[b]}" for a, b in zip(((pairs >> _ID_BITS) & _ID_MASK).tolist(),
-                                                              (pairs & _ID_MASK).tolist(), strict=True)]  # fmt: skip
+    phrases = [f"{terms_of[a]} {terms_of[b]}" for a, b in zip(first.tolist(), second.tolist(), strict=True)]
     names = [terms_of[key] if key >= 0 else phrases[-1 - key] for key in keys[chosen].tolist()]
     chosen_scores = scores[chosen].tolist()
     bounds = np.searchsorted(of[chosen], np.arange(len(titles) + 1)).tolist()
