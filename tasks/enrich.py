@@ -7,7 +7,7 @@ read from a prefix of the text, keywords from a capped, linear pass.
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from itertools import chain, pairwise
 from typing import TYPE_CHECKING, Any
@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-from tasks.near import Words, tokens, tokens_and_joins
+from tasks.near import Words, token_hash, tokens, tokens_and_joins
 
 if TYPE_CHECKING:  # spaCy is imported where the model is loaded: a run without entities never pays for it
     from spacy.language import Language
@@ -203,10 +203,11 @@ def _term(word: str) -> str | None:
 
 
 class _Vocabulary(dict[str, int]):
-    """word -> the id of its term (0: no term), learnt as words come. Ids are this process's own, never stored.
+    """word -> its code: the id of its term (0: no term) times 2^32, plus its token_hash (for its shingles), learnt
+    as words come. Ids are this process's own, never stored; the hash is the same everywhere.
 
-    A news vocabulary repeats, so most words cost one dict lookup. It is forgotten when it passes
-    VOCABULARY_WORDS (at most about 25 MB), so a stream of names and figures cannot grow it without bound."""
+    A news vocabulary repeats, so most words cost one dict lookup, which gives both. It is forgotten when it
+    passes VOCABULARY_WORDS (at most about 25 MB), so a stream of names and figures cannot grow it without bound."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -215,10 +216,11 @@ class _Vocabulary(dict[str, int]):
 
     def __missing__(self, word: str) -> int:
         term = _term(word)
-        found = self[word] = 0 if term is None else self.ids.setdefault(term, len(self.terms))
+        found = 0 if term is None else self.ids.setdefault(term, len(self.terms))
         if found == len(self.terms):
             self.terms.append(term)  # type: ignore[arg-type]  # a new id is only given to a term
-        return found
+        code = self[word] = found << 32 | token_hash(word)
+        return code
 
     def forget(self) -> None:
         self.clear()
@@ -230,6 +232,8 @@ _VOCABULARY = _Vocabulary()
 # Keys of keywords_batch pack an article's number and two term ids in 21 bits each.
 _ID_BITS = 21
 _ID_MASK = (1 << _ID_BITS) - 1
+_HASH_MASK = (1 << 32) - 1
+I64 = npt.NDArray[np.int64]
 _UNJOINED = (False,)
 
 
@@ -251,30 +255,47 @@ def _tally(keys: npt.NDArray[np.int64], weights: npt.NDArray[np.float64]) -> tup
     return keys[starts], sums, np.diff(np.r_[starts, keys.size])
 
 
-def keywords_batch(titles: Sequence[Words], bodies: Sequence[Words], top: int = 10) -> list[list[tuple[str, float]]]:
-    """keywords() of articles whose titles and bodies are already tokenised (see tokens_and_joins).
+def word_codes(texts: Iterable[Sequence[str]], count: int) -> I64:
+    """The codes (see _Vocabulary) of the words of these texts, one text after the other: `count` in all.
+    `token_hashes(codes)` are the words' token hashes, for their shingles."""
+    if len(_VOCABULARY) > VOCABULARY_WORDS:
+        _VOCABULARY.forget()
+    return np.fromiter(map(_VOCABULARY.__getitem__, chain.from_iterable(texts)), np.int64, count)
+
+
+def token_hashes(codes: I64) -> npt.NDArray[np.uint64]:
+    """The token_hash of each word of word_codes, as shingles_of_hashes takes them."""
+    return (codes & _HASH_MASK).astype(np.uint64)
+
+
+def keywords_batch(
+    titles: Sequence[Words], bodies: Sequence[Words], top: int = 10, codes: I64 | None = None
+) -> list[list[tuple[str, float]]]:
+    """keywords() of articles whose titles and bodies are already tokenised (see tokens_and_joins); `codes` are
+    the word_codes of each title then body, in that order, when the caller has them.
 
     A term scores its count in the body plus TITLE_WEIGHT times its count in the title; a phrase (two adjacent
     terms with only white space between, said MIN_BIGRAM_COUNT times or more) scores BIGRAM_WEIGHT times its
     weighted count. Articles are counted together, in numpy: per article, Python sees only its top terms."""
-    if len(_VOCABULARY) > VOCABULARY_WORDS:
-        _VOCABULARY.forget()
     # One stream of every article's title then body; a join links a token to the next one in the same text.
     words: list[list[str]] = []
     joins: list[Sequence[bool]] = []
     for text, text_joins in chain.from_iterable(zip(titles, bodies, strict=True)):
-        if len(text) > KEYWORD_WORDS:
-            text, text_joins = text[:KEYWORD_WORDS], text_joins[: KEYWORD_WORDS - 1]
         words.append(text)
         if text:
-            joins += (text_joins, _UNJOINED)
-    lengths = np.fromiter(map(len, words), np.int64, len(words))
+            joins += (text_joins[: KEYWORD_WORDS - 1] if len(text) > KEYWORD_WORDS else text_joins, _UNJOINED)
+    full = np.fromiter(map(len, words), np.int64, len(words))
+    lengths = np.minimum(full, KEYWORD_WORDS)
     count = int(lengths.sum())
-    ids = np.fromiter(map(_VOCABULARY.__getitem__, chain.from_iterable(words)), np.int64, count)
+    if codes is None:
+        codes = word_codes((text if len(text) <= KEYWORD_WORDS else text[:KEYWORD_WORDS] for text in words), count)
+    elif count < codes.size:  # only the first KEYWORD_WORDS of each text count
+        codes = codes[np.arange(codes.size) - np.repeat(full.cumsum() - full, full) < KEYWORD_WORDS]
     if max(len(_VOCABULARY.terms), len(titles)) > _ID_MASK and len(titles) > 1:  # ids overflow their bits
         _VOCABULARY.forget()
         half = len(titles) // 2
         return keywords_batch(titles[:half], bodies[:half], top) + keywords_batch(titles[half:], bodies[half:], top)
+    ids = codes >> 32
     joined = np.fromiter(chain.from_iterable(joins), bool, count)
     article = np.repeat(np.arange(len(titles), dtype=np.int64).repeat(2), lengths)
     weight = np.repeat(np.tile([TITLE_WEIGHT, 1.0], len(titles)), lengths)
@@ -502,10 +523,11 @@ def describe(
     bodies: Sequence[str],
     title_words: Sequence[Words] | None = None,
     body_words: Sequence[Words] | None = None,
+    codes: I64 | None = None,
 ) -> list[dict[str, Any]]:
     """Each article's language, dateline and keywords ((keyword, score) pairs, the staged struct's fields in
-    order: Arrow takes them as they are); `title_words` and `body_words` are their tokens_and_joins when the
-    caller has them (the extract step shingles the same tokens)."""
+    order: Arrow takes them as they are); `title_words` and `body_words` are their tokens_and_joins, and `codes`
+    their word_codes (see keywords_batch), when the caller has them (the extract step shingles the same words)."""
     if title_words is None:
         title_words = list(map(tokens_and_joins, titles))
     if body_words is None:
@@ -518,7 +540,7 @@ def describe(
             "entities": [],
         }
         for title, body, words, found in zip(
-            titles, bodies, body_words, keywords_batch(title_words, body_words), strict=True
+            titles, bodies, body_words, keywords_batch(title_words, body_words, codes=codes), strict=True
         )
     ]
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from prefect import get_run_logger, task
@@ -18,7 +19,8 @@ from newsetl.schemas import STAGED_FILES, STAGED_QUARANTINE, STAGED_RECORDS
 from newsetl.settings import Settings
 from tasks.article import article_row
 from tasks.clean import DEFAULT_FURNITURE, clean_record
-from tasks.near import band_keys, shingles_of_tokens, signature, tokens_and_joins
+from tasks.enrich import add_entities, describe, token_hashes, word_codes
+from tasks.near import band_keys, shingles_of_hashes, signature, tokens_and_joins
 from tasks.parse import read_dump
 from tasks.records import CleanRecord, DumpFile, Rejected
 
@@ -61,19 +63,22 @@ def extract_file(f: DumpFile, settings: Settings) -> Iterator[CleanRecord | Reje
 def finish_rows(rows: list[dict[str, Any]], settings: Settings) -> None:
     """Add what is computed from an article's text: language, dateline, keywords and the MinHash signature and
     LSH band keys from one tokenisation, then entities a batch at a time (the model is fastest on batches)."""
-    from tasks.enrich import add_entities, describe  # imported late: spaCy takes seconds to import
-
     for start in range(0, len(rows), DESCRIBE_ROWS):
         part = rows[start : start + DESCRIBE_ROWS]
         titles, bodies = [r["title"] for r in part], [r["body"] for r in part]
         title_words = list(map(tokens_and_joins, titles))
         body_words = list(map(tokens_and_joins, bodies))
-        for row, described, (title, _), (body, _) in zip(
-            part, describe(titles, bodies, title_words, body_words), title_words, body_words, strict=True
+        # Each word is looked up once, for its term and its token hash; an article's words are its title's then
+        # its body's, as in article_text (title + "\n\n" + body), whose shingles make the signature.
+        texts = [words for pair in zip(title_words, body_words, strict=True) for words, _ in pair]
+        lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+        codes = word_codes(texts, int(lengths.sum()))
+        hashes = np.split(token_hashes(codes), lengths.cumsum()[1:-1:2])
+        for row, described, words in zip(
+            part, describe(titles, bodies, title_words, body_words, codes), hashes, strict=True
         ):
             row.update(described)
-            # The tokens of title + "\n\n" + body (article_text) are those of the title, then the body's.
-            minhash = signature(shingles_of_tokens(title + body))
+            minhash = signature(shingles_of_hashes(words))
             row["bands"] = band_keys(minhash)
             row["minhash"] = minhash.astype("<u4").tobytes()
     if settings.entities:

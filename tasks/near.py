@@ -145,12 +145,17 @@ def _mix(z: U64) -> U64:
     return z
 
 
+def token_hash(token: str) -> int:
+    """The 32-bit hash a token enters its shingles with: CRC-32 of its UTF-8 bytes."""
+    return zlib.crc32(token.encode())
+
+
 class _TokenHashes(dict[str, int]):
-    """token -> CRC-32 of its UTF-8 bytes, remembered: a news vocabulary repeats, and a lookup costs half the
-    hash. Forgotten past CACHED_TOKENS (at most about 16 MB), so names and figures cannot grow it without bound."""
+    """token -> token_hash(token), remembered: a news vocabulary repeats, and a lookup costs half the hash.
+    Forgotten past CACHED_TOKENS (at most about 16 MB), so names and figures cannot grow it without bound."""
 
     def __missing__(self, token: str) -> int:
-        found = self[token] = zlib.crc32(token.encode())
+        found = self[token] = token_hash(token)
         return found
 
 
@@ -164,12 +169,17 @@ def shingles_of_tokens(words: list[str]) -> U64:
     Each token is hashed once (CRC-32: a collision of two words among 10^5 distinct ones is about one in a
     whole vocabulary, and it only makes two shingles look alike) and windows are combined in numpy.
     """
-    if not words:
-        return np.empty(0, dtype=np.uint64)
     if len(_TOKEN_HASHES) > CACHED_TOKENS:
         _TOKEN_HASHES.clear()
-    h = np.fromiter(map(_TOKEN_HASHES.__getitem__, words), dtype=np.uint64, count=len(words))
-    n = len(words)
+    return shingles_of_hashes(np.fromiter(map(_TOKEN_HASHES.__getitem__, words), dtype=np.uint64, count=len(words)))
+
+
+def shingles_of_hashes(h: U64) -> U64:
+    """shingles_of_tokens of the tokens whose token_hash values these are, in order (a caller that looks its
+    words up in its own table of hashes)."""
+    n = h.size
+    if not n:
+        return np.empty(0, dtype=np.uint64)
     if n < SHINGLE_WORDS:
         combined = (h * _POSITION[:n]).sum(dtype=np.uint64, keepdims=True) + np.uint64(n)
     else:

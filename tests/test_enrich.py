@@ -4,6 +4,8 @@ from collections import Counter
 from itertools import pairwise
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 import spacy
 from hypothesis import given
@@ -31,8 +33,10 @@ from tasks.enrich import (
     keywords_batch,
     language,
     ner_text,
+    token_hashes,
+    word_codes,
 )
-from tasks.near import tokens, tokens_and_joins
+from tasks.near import Words, shingles_of_hashes, shingles_of_tokens, tokens, tokens_and_joins
 from tasks.parse import read_dump
 from tasks.records import CleanRecord, RawRecord
 
@@ -272,12 +276,42 @@ _WORDS = ["talks", "Aleppo", "prime", "minister", "the", "of", "said", "2016", "
 _TEXT = st.lists(st.sampled_from([*_WORDS, ",", ".", " - ", "\n\n"]), max_size=60).map(" ".join)
 
 
+def codes_of(titles: list[Words], bodies: list[Words]) -> npt.NDArray[np.int64]:
+    """The word codes of each title then body, as the extract step gives them to keywords_batch."""
+    texts = [words for pair in zip(titles, bodies, strict=True) for words, _ in pair]
+    return word_codes(texts, sum(map(len, texts)))
+
+
 @given(st.lists(st.tuples(_TEXT, _TEXT), max_size=6))
 def test_keywords_batch_agrees_with_the_plain_rules(articles: list[tuple[str, str]]) -> None:
-    found = keywords_batch(
-        [tokens_and_joins(title) for title, _ in articles], [tokens_and_joins(body) for _, body in articles]
-    )
-    assert found == [plain_keywords(title, body) for title, body in articles]
+    titles, bodies = [tokens_and_joins(t) for t, _ in articles], [tokens_and_joins(b) for _, b in articles]
+    expected = [plain_keywords(title, body) for title, body in articles]
+    assert keywords_batch(titles, bodies) == expected
+    assert keywords_batch(titles, bodies, codes=codes_of(titles, bodies)) == expected
+
+
+def test_keywords_read_the_first_keyword_words_of_a_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Words and spaces only, so the first 6 tokens of a text are the text of its first 6 words.
+    long_body = " ".join(["turbine"] * 5 + ["harbour"] * 8)  # the cap leaves one harbour to eight
+    articles = [("Harbour turbine", long_body), ("Wind power", "wind power grows " * 3), ("", "harbour")]
+    titles, bodies = [tokens_and_joins(t) for t, _ in articles], [tokens_and_joins(b) for _, b in articles]
+    codes = codes_of(titles, bodies)  # of every word: the caller's shingles need them all
+    monkeypatch.setattr(tasks.enrich, "KEYWORD_WORDS", 6)
+    expected = [plain_keywords(" ".join(t[0][:6]), " ".join(b[0][:6])) for t, b in zip(titles, bodies, strict=True)]
+    assert expected[0][0][0] == "turbine"
+    assert keywords_batch(titles, bodies) == expected
+    assert keywords_batch(titles, bodies, codes=codes) == expected
+
+
+def test_word_codes_give_the_shingles_of_the_words(sample: tuple[str, str]) -> None:
+    texts = [tokens(sample[1]), tokens(WIRE_BODY), tokens("Too short"), []]
+    codes = word_codes(texts, sum(map(len, texts)))
+    tasks.enrich._VOCABULARY.forget()  # term ids start again; token hashes do not change
+    again = word_codes(texts, codes.size)
+    hashes = np.split(token_hashes(codes), np.cumsum(list(map(len, texts)))[:-1])
+    assert np.array_equal(token_hashes(again), token_hashes(codes))
+    for words, h in zip(texts, hashes, strict=True):
+        assert np.array_equal(shingles_of_hashes(h), shingles_of_tokens(words))
 
 
 def test_keywords_of_a_batch_are_those_of_each_article_alone(sample: tuple[str, str]) -> None:
