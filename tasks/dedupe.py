@@ -688,7 +688,6 @@ def part_path(plan: Path, table: str, part: int) -> Path:
     return plan / table / f"part-{part:05d}.parquet"
 
 
-
 def write_published(finals: list[Path], publish: pa.Table, run_id: str, plan: Path) -> None:
     """Write the plan's articles and the rows that hang off them, one part per finished chunk (bounded memory).
     A chunk with no article leaves a gap in the parts' numbers: the commit takes them in order, not by number."""
