@@ -9,6 +9,7 @@ complete, and a plan above it is finished by the next run.
 import json
 import shutil
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +28,21 @@ from tasks.tables import (
     read_chunks,
 )
 
-# Order of commits; `files` last, since its sequence number says the whole plan is in.
+# The tables a plan commits to. Each is committed on its own, in any order, two at a time (the Delta writer
+# works without the GIL), the largest first; `files` comes last, since its sequence number says the whole plan is in.
 COMMIT_ORDER = [
-    "quarantine",
-    "duplicates",
-    "captions",
-    "entities",
-    "keywords",
     "articles",
     "near_index",
     "near_signatures",
+    "keywords",
+    "captions",
+    "entities",
+    "duplicates",
+    "quarantine",
     "furniture",
     "files",
 ]
+COMMIT_THREADS = 2
 # The rows to delete before a plan's first part: those of the articles it displaces, and the duplicates that
 # pointed to an article that now is a duplicate itself (the plan re-adds them pointing to its replacement).
 DELETES = {
@@ -64,8 +67,8 @@ def stream(path: Path, schema: pa.Schema) -> pa.RecordBatchReader:
 def apply_plan(plan_dir: Path, settings: Settings) -> list[str]:
     """Commit every part of the plan a table does not hold yet; returns the tables committed to now."""
     plan = read_plan(plan_dir)
-    done: list[str] = []
-    for name in COMMIT_ORDER:
+
+    def apply(name: str) -> bool:
         table = open_table(settings, name)
         held = committed_version(table)
         first = plan["seq"] * PARTS
@@ -75,15 +78,19 @@ def apply_plan(plan_dir: Path, settings: Settings) -> list[str]:
             # table); until a part is in, deleting again is harmless.
             delete_where_in(table, column, plan[listed])
             table = open_table(settings, name)
-        for part, path in enumerate(sorted((plan_dir / name).glob("part-*.parquet"))):
-            if held >= first + part:
-                continue
-            commit(table, stream(path, TABLES[name]), first + part, PARTITIONS.get(name))
-            if name not in done:
-                done.append(name)
+        parts = sorted((plan_dir / name).glob("part-*.parquet"))
+        for part, path in enumerate(parts):
+            if held < first + part:
+                commit(table, stream(path, TABLES[name]), first + part, PARTITIONS.get(name))
+        return bool(parts) and held < first + len(parts) - 1
+
+    *tables, last = COMMIT_ORDER
+    with ThreadPoolExecutor(COMMIT_THREADS) as pool:
+        committed = dict(zip(tables, pool.map(apply, tables), strict=True))
+    committed[last] = apply(last)
     discard_plan(plan_dir, settings)
     pa.default_memory_pool().release_unused()  # as after the plan (see build_plan)
-    return done
+    return [name for name in COMMIT_ORDER if committed[name]]
 
 
 def discard_plan(plan_dir: Path, settings: Settings) -> None:
