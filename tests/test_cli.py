@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import shutil
 import struct
 from pathlib import Path
 from uuid import UUID
@@ -13,17 +14,29 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from newsetl.settings import Settings
 from tasks.tables import query
-from tests.conftest import catalog_rows, run_newsetl
+from tests.conftest import FIXTURES, catalog_rows, run_newsetl
 
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module")
+def sample_run(prefect_server: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """One run on the real sample, read by the tests below (none of them writes): its raw root, its output, and
+    what it printed."""
+    root = tmp_path_factory.mktemp("sample")
+    raw, out = root / "raw", root / "out"
+    day = raw / "presstv" / "2016-09-10"
+    day.mkdir(parents=True)
+    shutil.copy(FIXTURES / "000_8c12f4ce0dba6983.txt", day)
+    done = run_newsetl(prefect_server, "run", "--raw", str(raw), "--out", str(out))
+    return raw, out, done.stdout
+
+
 def test_run_on_the_sample_publishes_the_golden_article(
-    prefect_server: dict[str, str], sample_tree: Path, tmp_path: Path
+    prefect_server: dict[str, str], sample_run: tuple[Path, Path, str]
 ) -> None:
-    out = tmp_path / "out"
-    done = run_newsetl(prefect_server, "run", "--raw", str(sample_tree), "--out", str(out))
-    assert "articles new" in done.stdout
+    sample_tree, out, printed = sample_run
+    assert "articles new" in printed
     rows = catalog_rows(
         out,
         """SELECT story_code, title, published_at AT TIME ZONE 'UTC', word_count, paragraph_count, source,
@@ -57,9 +70,8 @@ def test_run_on_the_sample_publishes_the_golden_article(
     assert missing.returncode == 1 and "no run has ingested" in missing.stderr
 
 
-def test_sql_formats(prefect_server: dict[str, str], sample_tree: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    run_newsetl(prefect_server, "run", "--raw", str(sample_tree), "--out", str(out))
+def test_sql_formats(prefect_server: dict[str, str], sample_run: tuple[Path, Path, str]) -> None:
+    _, out, _ = sample_run
     query = "SELECT story_code, word_count FROM articles"
     as_json = run_newsetl(prefect_server, "sql", query, "--out", str(out), "--format", "json").stdout
     assert json.loads(as_json) == [{"story_code": "566428", "word_count": 369}]
@@ -69,9 +81,8 @@ def test_sql_formats(prefect_server: dict[str, str], sample_tree: Path, tmp_path
     assert "566428" in as_table and "369" in as_table
 
 
-def test_sql_is_read_only(prefect_server: dict[str, str], sample_tree: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    run_newsetl(prefect_server, "run", "--raw", str(sample_tree), "--out", str(out))
+def test_sql_is_read_only(prefect_server: dict[str, str], sample_run: tuple[Path, Path, str]) -> None:
+    _, out, _ = sample_run
     done = run_newsetl(prefect_server, "sql", "DROP VIEW articles", "--out", str(out), check=False)
     assert done.returncode == 2 and "read-only" in done.stderr.lower()
     assert catalog_rows(out, "SELECT count(*) FROM articles") == [(1,)]
@@ -107,9 +118,8 @@ def test_a_plan_beyond_duckdbs_memory_cap_says_which_setting_to_raise(
     assert catalog_rows(out, "SELECT count(*) FROM articles") == [(1,)]
 
 
-def test_run_leaves_a_summary_artifact(prefect_server: dict[str, str], sample_tree: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    run_newsetl(prefect_server, "run", "--raw", str(sample_tree), "--out", str(out))
+def test_run_leaves_a_summary_artifact(prefect_server: dict[str, str], sample_run: tuple[Path, Path, str]) -> None:
+    _, out, _ = sample_run
     run_id = catalog_rows(out, "SELECT run_id FROM runs")[0][0]
 
     async def summary() -> list[dict]:

@@ -23,6 +23,7 @@ watched through the output directory until it is inside the drawn stage:
 The schedule, the stage each kill landed in and the durations are printed (pytest -s, or on failure).
 """
 
+import asyncio
 import json
 import os
 import random
@@ -32,8 +33,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from uuid import UUID
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from newsetl.generate import SOURCE_TIMEZONES, Manifest, generate_corpus
 from tasks.load import COMMIT_ORDER
@@ -284,6 +289,16 @@ def kill_at(env: dict[str, str], raw: Path, out: Path, moment: Moment, stages: S
     return None
 
 
+async def extract_states(env: dict[str, str], flow_run_ids: list[str]) -> Counter[str]:
+    """The states of these flow runs' extract-batch task runs, counted, as the Prefect API (and UI) shows them."""
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        async with get_client() as client:
+            task_runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(i) for i in flow_run_ids]))
+            )
+    return Counter(tr.state_name or "" for tr in task_runs if tr.name.startswith("extract-batch"))
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Manifest]:
     raw = tmp_path_factory.mktemp("faults") / "raw"
@@ -340,6 +355,10 @@ def test_twenty_kills_then_rerun_equals_an_uninterrupted_run(
     assert catalog_rows(out, twice) == [(0,)]
     statuses = Counter(s for (s,) in catalog_rows(out, "SELECT status FROM runs"))
     assert set(statuses) <= {"interrupted", "completed"}, statuses
+    # Finished work was not redone: attempts after a kill in extraction took the batches staged before it from
+    # Prefect's cache of persisted results (keyed by their files' content).
+    states = asyncio.run(extract_states(env, [r for (r,) in catalog_rows(out, "SELECT run_id FROM runs")]))
+    assert states["Cached"] > 0, states
     assert not os.listdir(out / "_state" / "plans") and not os.listdir(out / "_state" / "staging")
 
     # And a further run finds nothing to do and changes nothing.

@@ -73,8 +73,8 @@ def test_a_run_into_s3_publishes_what_a_local_run_does(
     work = tmp_path / "work"
     s3 = {**env, **s3_env, "NEWSETL_WORK_DIR": str(work)}
     started = time.monotonic()
-    # In rounds of 60 records, so that later rounds replace articles already on S3: its files are rewritten.
-    done = run_newsetl({**s3, "NEWSETL_PLAN_RECORDS": "60"}, "run", "--raw", str(raw), "--out", remote)
+    # In rounds of 150 records, so that later rounds replace articles already on S3: its files are rewritten.
+    done = run_newsetl({**s3, "NEWSETL_PLAN_RECORDS": "150"}, "run", "--raw", str(raw), "--out", remote)
     print(f"run into s3: {time.monotonic() - started:.1f} s")
     assert str(work / "news.duckdb") in done.stdout.replace("\n", "")
 
