@@ -134,22 +134,26 @@ def hash_files(found: list[Scanned], cache: Path, before_hashing: Callable[[], N
     return hashes
 
 
+# The smallest batch cut for the end of a run: about a second of work, five times Prefect's cost of a task.
+TAIL_BYTES = 4 * 1024 * 1024
+
+
 def make_batches(files: list[DumpFile], max_files: int, max_bytes: int, workers: int = 0) -> list[list[DumpFile]]:
-    """Cut the path-ordered file list into consecutive batches of bounded count and size and of about equal
-    size. With `workers`, at least two batches a worker when there are that many files, and a multiple of
-    `workers` batches, so that every worker is busy until the end."""
+    """Cut the path-ordered file list into consecutive batches of bounded count and size. With `workers`, at least
+    two batches a worker when there are that many files, and a multiple of `workers` batches, so that every
+    worker is busy until the end; the last round is cut smaller (see batch_shares)."""
     total = sum(f.bytes for f in files)
     count = max(1, 2 * workers, -(-total // max_bytes), -(-len(files) // max_files))
     if workers:
         count = -(-count // workers) * workers
-    target = total / count
+    shares = batch_shares(total, count, workers)
     batches: list[list[DumpFile]] = []
     current: list[DumpFile] = []
     size = 0
     for f in files:
-        # A file goes to the next batch when it would end past the bounds, or mostly past the even share (but
+        # A file goes to the next batch when it would end past the bounds, or mostly past this batch's share (but
         # the last batch takes what is left: a few files more, not a batch of their own after the others).
-        past_share = size + f.bytes / 2 > target and len(batches) < count - 1
+        past_share = len(batches) < len(shares) - 1 and size + f.bytes / 2 > shares[len(batches)]
         if current and (len(current) >= max_files or size + f.bytes > max_bytes or past_share):
             batches.append(current)
             current, size = [], 0
@@ -158,6 +162,17 @@ def make_batches(files: list[DumpFile], max_files: int, max_bytes: int, workers:
     if current:
         batches.append(current)
     return batches
+
+
+def batch_shares(total: int, count: int, workers: int) -> list[float]:
+    """The bytes each batch is cut to: `count` equal shares, but the last round's shares (one a worker) are each
+    cut into a half and two quarters when a quarter is at least TAIL_BYTES. The pool hands the next batch to
+    the first worker free, so the workers then end within a quarter share of each other: with equal shares, the
+    last worker of a 100,000-article run went on alone for 3 s of its 12 s batch."""
+    share = total / count if count else 0.0
+    if not workers or share / 4 < TAIL_BYTES:
+        return [share] * count
+    return [share] * (count - workers) + [share / 2] * workers + [share / 4] * (2 * workers)
 
 
 def batches_for(files: list[DumpFile], settings: Settings) -> list[list[DumpFile]]:

@@ -5,7 +5,17 @@ from pathlib import Path
 
 import pytest
 
-from tasks.discover import DumpFile, _scan, hash_files, is_dump_name, make_batches, scan_raw_dir, sha256_of, source_of
+from tasks.discover import (
+    TAIL_BYTES,
+    DumpFile,
+    _scan,
+    hash_files,
+    is_dump_name,
+    make_batches,
+    scan_raw_dir,
+    sha256_of,
+    source_of,
+)
 
 
 @pytest.mark.parametrize(
@@ -68,6 +78,21 @@ def test_batches_are_of_about_equal_size_and_a_multiple_of_the_workers() -> None
     assert [len(b) for b in make_batches(files, max_files=500, max_bytes=120)] == [12] * 5
     assert [len(b) for b in make_batches(files, max_files=500, max_bytes=120, workers=2)] == [10] * 6
     assert [len(b) for b in make_batches(files, max_files=8, max_bytes=1000, workers=2)] == [8] * 7 + [4]
+
+
+def test_the_last_round_is_cut_smaller_so_the_workers_end_together() -> None:
+    """100 MiB for 2 workers: 4 shares of 25 MiB, the last round's two cut into a half and two quarters each, in
+    the order the pool hands them out; a run whose quarter would be under TAIL_BYTES keeps equal shares."""
+    files = [DumpFile(f"/r/{i}", f"{i:03d}", "s", str(i), 1 << 20) for i in range(100)]
+    batches = make_batches(files, max_files=500, max_bytes=64 << 20, workers=2)
+    assert [len(b) for b in batches] == [25, 25, 13, 13, 6, 6, 6, 6]
+    assert [f for b in batches for f in b] == files
+    # 64 MiB make quarters of 4 MiB, just TAIL_BYTES; 63 MiB keep four equal shares.
+    assert TAIL_BYTES == 4 << 20
+    assert [len(b) for b in make_batches(files[:64], max_files=500, max_bytes=64 << 20, workers=2)] == [
+        16, 16, 8, 8, 4, 4, 4, 4
+    ]  # fmt: skip
+    assert [len(b) for b in make_batches(files[:63], max_files=500, max_bytes=64 << 20, workers=2)] == [16, 16, 16, 15]
 
 
 def test_an_unchanged_file_is_not_read_again(tmp_path: Path) -> None:
