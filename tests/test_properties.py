@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from newsetl.generate import mojibake
 from newsetl.reasons import Reason
 from newsetl.settings import Settings
+from tasks.article import body_columns
 from tasks.clean import DEFAULT_FURNITURE, clean_record, clean_text
 from tasks.discover import DumpFile, sha256_of
 from tasks.extract import extract_file, stage_batch
@@ -333,6 +334,8 @@ def check_clean(item: CleanRecord) -> None:
     """What every published record satisfies, whatever its input: clean text, a title and a body."""
     assert item.title and clean_text(item.title) == item.title
     assert item.paragraphs and all(p and clean_text(p) == p for p in item.paragraphs)
+    # So the body's words can be counted from its spaces (body_columns).
+    assert body_columns(item.title, item.paragraphs)["word_count"] == len("\n\n".join(item.paragraphs).split())
     assert all(c and clean_text(c) == c for c in item.captions)
     assert len(set(item.captions)) == len(item.captions)
     assert not set(item.paragraphs) & set(item.captions)
@@ -514,6 +517,7 @@ def test_staged_batch_accounts_for_every_record(
     records = pq.read_table(target / "records.parquet").to_pylist()
     quarantine = pq.read_table(target / "quarantine.parquet").to_pylist()
     files = {f["source_file"]: f for f in pq.read_table(target / "files.parquet").to_pylist()}
+    assert all(r["word_count"] == len(r["body"].split()) for r in records)
     assert set(files) == {"site/mixed.txt", "site/bytes.txt"}
     for name, f in files.items():
         published = [r["record_no"] for r in records if r["source_file"] == name]
