@@ -129,10 +129,9 @@ YOUNG_OBJECTS = 50_000
 def _old_objects_left_alone() -> Iterator[None]:
     """Python's cyclic collector, kept off the objects that were there before (the imports of Prefect and the flow,
     the language model, the vocabulary: hundreds of thousands, all long-lived) and run less often. Every
-    collection of the oldest generation walked them all; extraction took 9 to 13 % less CPU (in turns, an eighth of
-    the 100,000-article corpus). The articles' own objects are freed by their reference counts, as before, and any
-    cycle among them is still collected. Forked workers also stop writing to the pages they share with their server.
-    """
+    collection of the oldest generation walked them all; extraction took 5 to 10 % less CPU an article (in turns,
+    an eighth of the 100,000-article corpus). The articles' own objects are freed by their reference counts, as
+    before, and any cycle among them is still collected."""
     threshold = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(YOUNG_OBJECTS, *threshold[1:])
