@@ -19,6 +19,7 @@ from the parser, says what the reader must make of each piece:
 
 import codecs
 import gzip
+import gc
 import os
 import re
 import shutil
@@ -513,7 +514,10 @@ def test_staged_batch_accounts_for_every_record(
     paths = [write(tmp_path / "site", mixed, "mixed.txt"), write(tmp_path / "site", raw_bytes, "bytes.txt")]
     target = tmp_path / "out" / "staged"
     shutil.rmtree(target, ignore_errors=True)  # hypothesis reuses the test's tmp_path for every example
+    threshold = gc.get_threshold()
     stage_batch([dump_file(p, tmp_path) for p in paths], settings_for(tmp_path), target)
+    # The garbage collector is as the batch found it: nothing left frozen, the same thresholds.
+    assert (gc.get_freeze_count(), gc.get_threshold()) == (0, threshold)
     records = pq.read_table(target / "records.parquet").to_pylist()
     quarantine = pq.read_table(target / "quarantine.parquet").to_pylist()
     files = {f["source_file"]: f for f in pq.read_table(target / "files.parquet").to_pylist()}
