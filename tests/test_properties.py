@@ -18,8 +18,8 @@ from the parser, says what the reader must make of each piece:
 """
 
 import codecs
-import gzip
 import gc
+import gzip
 import os
 import re
 import shutil
