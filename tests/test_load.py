@@ -24,14 +24,23 @@ def rows(settings: Settings, sql: str) -> list[dict]:
 
 
 def test_a_revision_without_captions_takes_the_captions_of_the_old_version_away(tmp_path: Path) -> None:
+    """And its entities: the new version's names replace the old version's (entities on, the default)."""
     settings = Settings(raw_dir=tmp_path / "raw", out_dir=tmp_path / "out")
-    ingest_without_prefect(settings, {"a.txt": record(10, "Old title", ["A photo caption."], "Old body.")}, 1)
+    old = record(10, "Old title", ["A photo caption."], "Vladimir Putin met the mayor in Moscow.")
+    ingest_without_prefect(settings, {"a.txt": old}, 1)
     assert len(rows(settings, "SELECT * FROM {captions}")) == 1
-    ingest_without_prefect(settings, {"b.txt": record(11, "New title", [], "New body.")}, 2)
+    names = "SELECT e.entity FROM {entities} e JOIN {articles} a USING (article_id) ORDER BY 1"
+    assert [r["entity"] for r in rows(settings, names)] == ["Moscow", "Vladimir Putin"]
+    new = record(11, "New title", [], "Angela Merkel met the mayor in Berlin.")  # short, but English to langid
+    ingest_without_prefect(settings, {"b.txt": new}, 2)
     assert rows(settings, "SELECT title, source_file FROM {articles}") == [
         {"title": "New title", "source_file": "site/b.txt"}
     ]
     assert rows(settings, "SELECT * FROM {captions}") == []
+    assert [r["entity"] for r in rows(settings, "SELECT entity FROM {entities} ORDER BY 1")] == [
+        "Angela Merkel",
+        "Berlin",
+    ]
     assert rows(settings, "SELECT source_file, kind FROM {duplicates}") == [
         {"source_file": "site/a.txt", "kind": "revision"}
     ]

@@ -204,7 +204,8 @@ def test_a_run_planned_in_rounds_publishes_the_tables_of_one_round(
         "NEWSETL_BATCH_FILES": "20",
         "PREFECT_LOGGING_LEVEL": "INFO",
         # Entities come from each article's own text, not from its round: without the model the run takes a fifth
-        # of the time, and every other table must still equal the first run's.
+        # of the time, and every other table must still equal the first run's. (That a replaced article's entities
+        # go with it is checked in tests/test_load.py.)
         "NEWSETL_ENTITIES": "false",
     }
     done = run_newsetl(env, "run", "--raw", str(raw), "--out", str(tmp_path))
