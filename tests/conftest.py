@@ -75,13 +75,17 @@ def table_snapshot(out: Path) -> dict[str, list[tuple]]:
     return snapshot
 
 
-@pytest.fixture
-def sample_tree(tmp_path: Path) -> Path:
-    """A raw root holding the real sample dump under one source."""
-    raw = tmp_path / "raw"
+def sample_tree_in(root: Path) -> Path:
+    """A raw root under `root` holding the real sample dump under one source."""
+    raw = root / "raw"
     (raw / "presstv" / "2016-09-10").mkdir(parents=True)
     shutil.copy(FIXTURES / "000_8c12f4ce0dba6983.txt", raw / "presstv" / "2016-09-10" / "000_8c12f4ce0dba6983.txt")
     return raw
+
+
+@pytest.fixture
+def sample_tree(tmp_path: Path) -> Path:
+    return sample_tree_in(tmp_path)
 
 
 def ingest_without_prefect(settings: Settings, dumps: dict[str, str], seq: int, keep_plan: Path | None = None) -> None:

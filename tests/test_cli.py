@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import shutil
 import struct
 from pathlib import Path
 from uuid import UUID
@@ -14,7 +13,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from newsetl.settings import Settings
 from tasks.tables import query
-from tests.conftest import FIXTURES, catalog_rows, run_newsetl
+from tests.conftest import catalog_rows, run_newsetl, sample_tree_in
 
 pytestmark = pytest.mark.slow
 
@@ -24,10 +23,7 @@ def sample_run(prefect_server: dict[str, str], tmp_path_factory: pytest.TempPath
     """One run on the real sample, read by the tests below (none of them writes): its raw root, its output, and
     what it printed."""
     root = tmp_path_factory.mktemp("sample")
-    raw, out = root / "raw", root / "out"
-    day = raw / "presstv" / "2016-09-10"
-    day.mkdir(parents=True)
-    shutil.copy(FIXTURES / "000_8c12f4ce0dba6983.txt", day)
+    raw, out = sample_tree_in(root), root / "out"
     done = run_newsetl(prefect_server, "run", "--raw", str(raw), "--out", str(out))
     return raw, out, done.stdout
 
