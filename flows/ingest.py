@@ -5,9 +5,10 @@ from typing import Any
 from prefect import flow, get_run_logger, unmapped
 from prefect.runtime import flow_run
 
-from flows.runners import runner_name, start_worker_server, task_runner_for
+from flows.runners import runner_name, task_runner_for
 from newsetl.settings import Settings
-from tasks.extract import extract_batch, result_storage
+from newsetl.worker_server import start_worker_server
+from tasks.extract import extract_batch
 
 
 def record_failure(flow: Any, flow_run: Any, state: Any) -> None:
@@ -57,7 +58,10 @@ def ingest(
             "files_ignored": found.ignored,
         }
         if found.new:
-            extract = extract_batch.with_options(result_storage=result_storage(settings))
+            # Prefect keeps extract results inside the output's work files, so any process that writes these tables
+            # (a retry by a worker, a rerun from the CLI) finds the batches already done, and deleting the output
+            # forgets them too. A path, not a saved block: nothing to ask the server, nothing to look up.
+            extract = extract_batch.with_options(result_storage=settings.results_dir.resolve())
             batches = batches_for(found.new, settings)
             # The batches get their own pool of worker processes (or Dask cluster), closed once they are staged:
             # the workers' memory is given back as the plan starts, and the flow's other tasks run in-process.

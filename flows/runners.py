@@ -5,26 +5,12 @@ import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import forkserver
 from typing import Any
 
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
 
 from newsetl.settings import Settings
-
-# What the extract workers import before their first batch: Prefect's task engine, and the flow (Prefect sends it
-# with each task), which imports the extract code.
-WORKER_MODULES = ["prefect.task_engine", "flows.ingest"]
-FORKSERVER = "forkserver" in multiprocessing.get_all_start_methods()  # not on Windows
-
-
-def start_worker_server() -> None:
-    """Start the process the extract workers are forked from (see ExtractPool), which imports WORKER_MODULES
-    once, in the background: started by discovery when it finds new files, it is ready about when they are
-    hashed. A run with nothing new does not start it."""
-    if FORKSERVER:
-        multiprocessing.set_forkserver_preload(WORKER_MODULES)
-        forkserver.ensure_running()
+from newsetl.worker_server import FORKSERVER, start_worker_server
 
 
 class ExtractPool(ProcessPoolTaskRunner):

@@ -64,6 +64,12 @@ def prefect_api() -> Iterator[None]:
 
 def run_flow(settings: Settings) -> dict[str, Any]:
     """Run the Prefect flow; exit non-zero with an actionable message when the run fails."""
+    from newsetl.worker_server import start_worker_server, stop_worker_server  # no Prefect there
+
+    if not (settings.workers or settings.dask_address):
+        # The extract workers' server imports Prefect and the flow while this process does the same (a second or
+        # two): ready once discovery has found the new files, where one started then would keep the workers waiting.
+        start_worker_server()
     from flows.ingest import ingest  # imported late: Prefect takes a second to import
 
     try:
@@ -78,6 +84,8 @@ def run_flow(settings: Settings) -> dict[str, Any]:
         err.print(f"[bold red]newsetl run failed:[/] {type(exc).__name__}: {exc}")
         err.print("Nothing half-done is published: fix the cause above and run again; finished batches are not redone.")
         raise typer.Exit(1) from None
+    finally:
+        stop_worker_server()
 
 
 def print_summary(summary: dict[str, Any]) -> None:

@@ -47,6 +47,7 @@ from newsetl.schemas import (
     STAGED_RECORDS,
 )
 from newsetl.settings import Settings
+from newsetl.worker_server import FORKSERVER, start_worker_server
 from tasks.article import article_text, strip_learned
 from tasks.furniture import counts_table, learned_lines
 from tasks.near import (
@@ -423,11 +424,11 @@ VERIFY_BLOCK = 1000
 # From this many blocks on, a helper process checks blocks too (starting one takes it 0.2 s or more).
 VERIFY_HELPER_BLOCKS = 4
 # The helper is forked from the server the extract workers came from, which has imported the near-duplicate code
-# (see flows.runners), so it is ready at once; it holds up to HELPER_QUEUE blocks, so it never waits for this
+# (see newsetl.worker_server), so it is ready at once; it holds up to HELPER_QUEUE blocks, so it never waits for this
 # process. At 100,000 records it checked 10,000 of 20,000 texts; a fresh interpreter holding one block, 5,000.
 # (Not a fork of this process, whose DuckDB threads may hold locks; "spawn" where there is no fork server.)
 HELPER_QUEUE = 2
-HELPER_START = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+HELPER_START = "forkserver" if FORKSERVER else "spawn"
 
 
 def component_blocks(pairs: list[tuple[str, str]], size: int) -> dict[str, int]:
@@ -490,6 +491,7 @@ def verify_pairs(
     with ExitStack() as stack:
         helper = None
         if len(pairs_of) >= VERIFY_HELPER_BLOCKS and (os.cpu_count() or 1) > 1:
+            start_worker_server()  # (running since the extract, unless this process has extracted nothing)
             helper = stack.enter_context(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(HELPER_START)))
         handed: list[Future[list[tuple[str, str, float]]]] = []
 

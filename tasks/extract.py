@@ -7,14 +7,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from prefect.context import TaskRunContext
-from prefect.filesystems import LocalFileSystem
 
 from newsetl.reasons import Reason
 from newsetl.schemas import STAGED_FILES, STAGED_QUARANTINE, STAGED_RECORDS
@@ -191,23 +190,6 @@ def stage_batch(batch: list[DumpFile], settings: Settings, target: Path) -> Coun
         staged.close()
     tmp.rename(target)
     return counts
-
-
-def result_storage(settings: Settings) -> LocalFileSystem:
-    """Where Prefect keeps extract results: inside the output directory, so any process that writes these
-    tables (a retry by a worker, a rerun from the CLI) finds the batches already done, and so deleting the
-    output directory forgets them too. Prefect wants the block saved server-side; its name follows the path."""
-    path = settings.results_dir.resolve()
-    name = "newsetl-results-" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
-    try:  # saved by an earlier run on this output: one request, where saving takes three (0.1-0.5 s)
-        saved = cast(LocalFileSystem, LocalFileSystem.load(name))
-        if saved.basepath == str(path):
-            return saved
-    except ValueError:  # not saved yet (or on another server)
-        pass
-    block = LocalFileSystem(basepath=str(path))
-    block.save(name, overwrite=True)
-    return block
 
 
 def _cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
