@@ -3,6 +3,8 @@ reach the Prefect API as those of Prefect's own pool do."""
 
 import asyncio
 import os
+import time
+from multiprocessing import forkserver
 from pathlib import Path
 from uuid import UUID
 
@@ -10,6 +12,7 @@ from prefect.client.schemas.objects import Log
 
 from flows.runners import ExtractPool
 from newsetl.settings import Settings
+from newsetl.worker_server import start_worker_server, stop_worker_server
 from tasks.tables import query
 from tests.conftest import run_newsetl
 
@@ -28,6 +31,24 @@ def test_the_extract_workers_are_forked_from_the_worker_server() -> None:
         assert pool._executor.submit(collections_loaded).result(timeout=120)
     # A spawned worker is a child of the flow's process; a forked one, of the server.
     assert parent != os.getpid()
+
+
+def test_a_stopped_worker_server_is_gone_and_starts_again() -> None:
+    start_worker_server()
+    pid = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+    stop_worker_server()
+    # Killed (a zombie until the next start reaps it); left alone it would live as long as this process.
+    state = ""
+    for _ in range(1000):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state == "Z":
+            break
+        time.sleep(0.01)
+    assert state == "Z"
+    with ExtractPool(max_workers=1) as pool:  # a new server, with its modules
+        assert pool._executor is not None
+        assert pool._executor.submit(collections_loaded).result(timeout=120)
+    assert forkserver._forkserver._forkserver_pid != pid  # type: ignore[attr-defined]
 
 
 async def flow_run_logs(env: dict[str, str], run_id: str) -> list[Log]:
