@@ -48,7 +48,8 @@ def ingest(
     with run_lock(settings):
         started = start_run(settings, run_id)
         recover_pending(settings)
-        # New files start the extract workers' server, which imports what they need while the files are hashed.
+        # `newsetl run` has started the extract workers' server already; a run started otherwise (a deployment's)
+        # starts it when discovery finds new files, so that it imports what they need while the files are hashed.
         pool = not (settings.workers or settings.dask_address)
         found = discover_files(settings, on_new=start_worker_server if pool else None)
         progress.update(DISCOVERED, f"{len(found.new)} new file(s) found")

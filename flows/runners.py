@@ -25,7 +25,7 @@ class ExtractPool(ProcessPoolTaskRunner):
         super().__enter__()
         spawning = self._executor  # Prefect's pool: its workers would start at the first batch, none has yet
         if FORKSERVER and spawning is not None:
-            start_worker_server()  # (already running once discovery found new files)
+            start_worker_server()  # (already running: started by the CLI, or by discovery)
             self._executor = ProcessPoolExecutor(
                 self._max_workers,
                 mp_context=multiprocessing.get_context("forkserver"),
