@@ -50,8 +50,7 @@ def ingest(
         recover_pending(settings)
         # `newsetl run` has started the extract workers' server already; a run started otherwise (a deployment's)
         # starts it when discovery finds new files, so that it imports what they need while the files are hashed.
-        pool = not (settings.workers or settings.dask_address)
-        found = discover_files(settings, on_new=start_worker_server if pool else None)
+        found = discover_files(settings, on_new=None if settings.on_dask else start_worker_server)
         progress.update(DISCOVERED, f"{len(found.new)} new file(s) found")
         counts: dict[str, Any] = {
             "files_new": len(found.new),

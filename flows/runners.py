@@ -46,7 +46,7 @@ class ExtractPool(ProcessPoolTaskRunner):
 
 def task_runner_for(settings: Settings) -> TaskRunner[Any]:
     """The task runner the settings ask for (see `Settings.dask_address` and `Settings.workers`)."""
-    if not (settings.dask_address or settings.workers):
+    if not settings.on_dask:
         # Extract batches are CPU-bound Python: processes, not threads, use every core (one per core by
         # default; PREFECT_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS sets another number).
         return ExtractPool()

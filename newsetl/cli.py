@@ -66,7 +66,7 @@ def run_flow(settings: Settings) -> dict[str, Any]:
     """Run the Prefect flow; exit non-zero with an actionable message when the run fails."""
     from newsetl.worker_server import start_worker_server, stop_worker_server  # no Prefect there
 
-    if not (settings.workers or settings.dask_address):
+    if not settings.on_dask:
         # The extract workers' server imports Prefect and the flow while this process does the same (a second or
         # two): ready once discovery has found the new files, where one started then would keep the workers waiting.
         start_worker_server()

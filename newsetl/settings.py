@@ -164,6 +164,12 @@ class Settings(BaseSettings):
         return zone_named(self.source_timezones.get(source, "UTC"))
 
     @property
+    def on_dask(self) -> bool:
+        """The extract batches run on Dask (the cluster at `dask_address`, or a local one of `workers`), not on the
+        default pool of worker processes forked from newsetl.worker_server."""
+        return bool(self.dask_address or self.workers)
+
+    @property
     def remote(self) -> bool:
         """The tables live on object storage, not in a local directory."""
         return isinstance(self.out_dir, str)
