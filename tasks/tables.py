@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Schema, Transaction, WriterProperties, write_deltalake
 from deltalake.transaction import AddAction, RemoveAction
 
 from newsetl.schemas import PARTITIONS, TABLES
@@ -36,13 +36,36 @@ REWRITE_THREADS = 2
 
 
 def ensure_tables(settings: Settings) -> None:
-    """Create every missing table with its declared schema, so readers never see a table without columns."""
+    """Create every missing table with its declared schema, and add to an existing table the columns a newer
+    schema declares, so readers never see a table without columns and an output written by an older version
+    keeps working (its old rows read NULL in the new columns)."""
     for name, schema in TABLES.items():
         uri = settings.table_uri(name)
         if not DeltaTable.is_deltatable(uri):
             if not settings.remote:
                 settings.table_path(name).mkdir(parents=True, exist_ok=True)
             DeltaTable.create(uri, schema, mode="ignore", partition_by=PARTITIONS.get(name))
+            continue
+        table = DeltaTable(uri)
+        held = set(table.schema().to_arrow().names)
+        missing = [field for field in schema if field.name not in held]
+        if missing:
+            table.alter.add_columns(Schema.from_arrow(pa.schema(missing)).fields)
+            add_schema_file(DeltaTable(uri), schema, PARTITIONS.get(name, []))
+
+
+def add_schema_file(table: DeltaTable, schema: pa.Schema, partitions: list[str]) -> None:
+    """Commit a file of no rows that holds every column: DuckDB's union_by_name only knows the columns some file
+    has, so without it a column added to a table whose files predate it could not be selected."""
+    fs, root = arrow_filesystem(table.table_uri)
+    folder = "".join(f"{p}=__HIVE_DEFAULT_PARTITION__/" for p in partitions)
+    path = f"{folder}part-00000-{uuid.uuid4()}-c000.zstd.parquet"
+    data = pa.schema([f for f in schema if f.name not in partitions]).empty_table()
+    fs.create_dir(f"{root}/{folder}".rstrip("/"), recursive=True)
+    pq.write_table(data, f"{root}/{path}", filesystem=fs, compression="zstd")
+    size = fs.get_file_info(f"{root}/{path}").size
+    added = AddAction(path, size, dict.fromkeys(partitions), int(time.time() * 1000), True, '{"numRecords": 0}')
+    table.create_write_transaction([added], "append", table.schema(), partitions or None)
 
 
 def open_table(settings: Settings, name: str) -> DeltaTable:

@@ -113,3 +113,41 @@ def test_read_chunks_gives_whole_row_groups_of_about_the_asked_rows(tmp_path: Pa
     empty = tmp_path / "empty.parquet"
     pq.write_table(pa.table({"n": pa.array([], pa.int64())}), empty)
     assert list(read_chunks(empty, 2500)) == []
+
+
+def test_an_output_written_with_an_older_schema_gets_the_new_columns(tmp_path: Path) -> None:
+    """A table created before a column was declared gains it (old rows read NULL), so a newer newsetl keeps
+    writing to an output an older one made."""
+    import shutil
+
+    from newsetl.schemas import ARTICLES, RUNS
+    from tasks.tables import ensure_tables
+
+    settings = Settings(raw_dir=tmp_path / "raw", out_dir=tmp_path / "out")
+    older = RUNS.remove(RUNS.get_field_index("seconds"))
+    settings.table_path("runs").mkdir(parents=True)
+    DeltaTable.create(settings.table_uri("runs"), older)
+    write_deltalake(settings.table_uri("runs"), older.empty_table().select(older.names), mode="append")
+    write_deltalake(
+        settings.table_uri("runs"),
+        pa.Table.from_pylist([{"run_id": "old", "status": "completed"}], schema=older),
+        mode="append",
+    )
+    ensure_tables(settings)
+    assert DeltaTable(settings.table_uri("runs")).schema().to_arrow().names == RUNS.names
+    assert rows(settings, "SELECT run_id, seconds FROM {runs}") == [{"run_id": "old", "seconds": None}]
+    # A partitioned table too: its articles stay in their partitions, and a month filter still reads.
+    ingest_without_prefect(settings, {"a.txt": record(10, "A title", [], "Some story text to publish.")}, 1)
+    older = ARTICLES.remove(ARTICLES.get_field_index("dateline"))
+    shutil.rmtree(settings.table_path("articles"))
+    DeltaTable.create(settings.table_uri("articles"), older, partition_by=["year", "month"])
+    write_deltalake(
+        settings.table_uri("articles"),
+        pa.Table.from_pylist([{"article_id": "x", "title": "Old", "year": 2016, "month": 9}], schema=older),
+        mode="append",
+        partition_by=["year", "month"],
+    )
+    ensure_tables(settings)
+    assert rows(settings, "SELECT title, dateline FROM {articles} WHERE year = 2016 AND month = 9") == [
+        {"title": "Old", "dateline": None}
+    ]
