@@ -44,6 +44,9 @@ _EMPTY_TITLE_GAP = 3
 _MAX_NUMBER_DIGITS = 9
 # Share of control bytes above which the first 4 KB are junk, not text (ASCII text has almost none).
 _MAX_CONTROL_SHARE = 0.10
+# NUL bytes in the first 4 KB that a text file may hold (a scraper's stray byte, cleaned like any control
+# character); more is what binary files and BOM-less UTF-16 look like.
+_MAX_STRAY_NULS = 2
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
 _CONTROL_CHARS_RE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
@@ -247,6 +250,16 @@ def _match_header(number: int, la: _Lookahead, at: int, *, nested: bool = False)
     return _Header(number, None, text or "", code or None, s + 1)
 
 
+def _bare_header(number: int, la: _Lookahead) -> _Header:
+    """The header of a record that opens a file with its number alone (a mirror that lost the date line and the
+    story code): the next filled line is its title. Inside a file a bare number needs a date or a code after it,
+    so that a paragraph made of a figure does not split an article; at the start nothing precedes it to split."""
+    t = _next_filled(la, 0)
+    if t is None:
+        return _Header(number, None, "", None, 0)
+    return _Header(number, None, la.text(t) or "", None, t + 1)
+
+
 def _preview(text: str) -> str:
     """A short quote of a line for a detail message."""
     text = " ".join(text.split())
@@ -305,6 +318,8 @@ def _parse_lines(source: _LineSource, max_record_bytes: int) -> Iterator[RawReco
         line_no += 1
         number = _record_number(text)
         found = _match_header(number, la, 0) if number is not None else None
+        if found is None and number is not None and header is None and not stray_line:
+            found = _bare_header(number, la)
         if found is None:
             if header is not None:
                 size += nbytes
@@ -391,12 +406,11 @@ def _encoding(head: bytes) -> tuple[str, int, str | None]:
             return "utf-16-le", 0, _not_text_chars(head, "utf-16-le")
         if even >= half // 2 and odd == 0:
             return "utf-16-be", 0, _not_text_chars(head, "utf-16-be")
-        return "utf-8", 0, "NUL bytes in the first 4 KB"
     return "utf-8", 0, _not_text_bytes(head)
 
 
 def _not_text_bytes(head: bytes) -> str | None:
-    if b"\x00" in head:
+    if head.count(0) > _MAX_STRAY_NULS:
         return "NUL bytes in the first 4 KB"
     controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
     if head and controls / len(head) > _MAX_CONTROL_SHARE:

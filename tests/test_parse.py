@@ -310,3 +310,27 @@ def test_captions_photos_and_entities_through_parse_and_clean(tmp_path: Path) ->
 
 
 # Property tests of reading (arbitrary bytes, valid records among junk) are in test_properties.py.
+
+
+def test_a_number_opening_a_file_starts_a_record_without_date_or_code(tmp_path: Path) -> None:
+    """A mirror that lost the header: "0", blank, title, blank, body. Only at the start of a file."""
+    data = "0\n\nA lone title\n\nThe only paragraph.\n\n2016\n\nStill the same body.\n"
+    (raw,) = raw_records(write(tmp_path, data))
+    assert (raw.record_no, raw.date_line, raw.title, raw.story_code) == (0, None, "A lone title", None)
+    cleaned = clean_record(raw)
+    assert isinstance(cleaned, CleanRecord)
+    assert cleaned.paragraphs == ["The only paragraph.", "2016", "Still the same body."]
+
+
+def test_a_number_opening_a_file_then_real_records(tmp_path: Path) -> None:
+    data = "0\n\nA lone title\n\nIts body.\n" + record(1, "Second")
+    assert [(r.record_no, r.title) for r in raw_records(write(tmp_path, data))] == [(0, "A lone title"), (1, "Second")]
+
+
+@pytest.mark.parametrize("nuls", [b"\x00", b"\x00\x00"])
+def test_a_stray_nul_byte_is_cleaned_not_a_reason_to_reject_the_file(tmp_path: Path, nuls: bytes) -> None:
+    data = record(0, body=("First paragraph.", "Second paragraph.")).encode().replace(b"Second", b"Sec" + nuls + b"ond")
+    (raw,) = raw_records(write(tmp_path, data))
+    cleaned = clean_record(raw)
+    assert isinstance(cleaned, CleanRecord)
+    assert cleaned.paragraphs == ["First paragraph.", "Second paragraph."]
