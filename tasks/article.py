@@ -4,6 +4,7 @@ import hashlib
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from tasks.clean import fold_typography
 from tasks.furniture import MAX_FURNITURE_CHARS, MAX_FURNITURE_WORDS, strip_closing
 from tasks.records import CleanRecord
 
@@ -22,8 +23,9 @@ def article_text(title: str, body: str) -> str:
 
 
 def content_hash(title: str, body: str) -> str:
-    """Identity of a text: equal cleaned title and body give equal hashes, whatever the source."""
-    return hashlib.blake2b(article_text(title, body).encode(), digest_size=16).hexdigest()
+    """Identity of a text: equal cleaned title and body give equal hashes, whatever the source; a title is compared
+    with its typographic quotes and dashes folded (sites and re-scrapes spell them differently)."""
+    return hashlib.blake2b(article_text(fold_typography(title), body).encode(), digest_size=16).hexdigest()
 
 
 def to_utc(local: datetime | None, zone: tzinfo) -> datetime | None:

@@ -87,6 +87,23 @@ _FURNITURE_LINES = (
 )
 
 
+# Typographic quotes and dashes, and the plain character each stands for when two spellings are compared: a site
+# writes one caption as the image's alt text with straight quotes and as its caption with curly ones.
+_TYPOGRAPHY = str.maketrans(
+    {
+        **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u02bc`", "'"),
+        **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
+        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
+    }
+)
+
+
+def fold_typography(text: str) -> str:
+    """The text with typographic quotes and dashes made plain: the form two spellings are compared in (the
+    published text keeps the site's own characters)."""
+    return text if text.isascii() else text.translate(_TYPOGRAPHY)
+
+
 def _unescape_entities(text: str) -> str:
     """Decode entities until none is left, so `&amp;amp;` becomes `&` and cleaning stays idempotent."""
     while True:
@@ -177,15 +194,19 @@ def _clean_lines(lines: list[str]) -> list[str]:
     return out
 
 
-def _captions(lines: list[str], furniture: frozenset[str]) -> list[str]:
-    """Lines that appear at least twice in a row (the scraper copies a photo's caption 2-3 times)."""
-    captions: dict[str, None] = {}
-    previous = ""
+def _captions(lines: list[str], furniture: frozenset[str]) -> dict[str, str]:
+    """Lines that appear at least twice in a row (the scraper copies a photo's caption 2-3 times), compared with
+    typography folded: {folded caption: its first spelling}."""
+    captions: dict[str, str] = {}
+    previous, spelled = "", ""
     for line in lines:
-        if line and line == previous and line not in captions and line.casefold() not in furniture:
-            captions[line] = None
-        previous = line
-    return list(captions)
+        folded = fold_typography(line)
+        if line and folded == previous and folded not in captions and line.casefold() not in furniture:
+            captions[folded] = spelled
+        if folded != previous:
+            spelled = line
+        previous = folded
+    return captions
 
 
 def _strip_furniture(paragraphs: list[str], furniture: frozenset[str]) -> list[str]:
@@ -213,8 +234,7 @@ def clean_record(raw: RawRecord, furniture: frozenset[str] = DEFAULT_FURNITURE) 
         furniture = _normalised(furniture)
     lines = _clean_lines(raw.lines)
     captions = _captions(lines, furniture)
-    caption_set = set(captions)
-    body = _strip_furniture([line for line in lines if line and line not in caption_set], furniture)
+    body = _strip_furniture([line for line in lines if line and fold_typography(line) not in captions], furniture)
     if not body:
         return Rejected(
             n,
@@ -226,6 +246,6 @@ def clean_record(raw: RawRecord, furniture: frozenset[str] = DEFAULT_FURNITURE) 
         title=title,
         published_local=published,
         story_code=story_code or None,
-        captions=captions,
+        captions=list(captions.values()),
         paragraphs=body,
     )

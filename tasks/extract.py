@@ -26,7 +26,7 @@ from tasks.parse import read_dump
 from tasks.records import CleanRecord, DumpFile, Rejected
 
 # Bump when parsing or cleaning changes what a batch stages, so cached batches are not reused.
-EXTRACT_VERSION = "6"
+EXTRACT_VERSION = "7"
 # Rows buffered before a row group is written: bounds memory whatever the size of a batch.
 FLUSH_ROWS = 1000
 # Articles tokenised and described at once. Numpy counts the keywords of 50 as fast per article as those of

@@ -202,3 +202,19 @@ def test_rejected_records(record: RawRecord, reason: Reason) -> None:
     assert isinstance(cleaned, Rejected)
     assert (cleaned.record_no, cleaned.reason) == (4, reason)
     assert "record 4" in cleaned.detail
+
+
+def test_a_caption_in_two_typographies_is_one_caption_spelled_as_first_seen() -> None:
+    curly, straight = "Turkey’s President Erdogan – in Ankara.", "Turkey's President Erdogan - in Ankara."
+    lines = [straight, curly, curly, "First.", "", curly, "", "Second."]
+    cleaned = clean_record(raw(lines))
+    assert isinstance(cleaned, CleanRecord)
+    assert cleaned.captions == [straight]
+    assert cleaned.paragraphs == ["First.", "Second."]
+
+
+def test_titles_differing_only_in_typography_hash_alike() -> None:
+    from tasks.article import content_hash
+
+    assert content_hash("Putin’s “plan” – again", "Body.") == content_hash('Putin\'s "plan" - again', "Body.")
+    assert content_hash("Putin’s plan", "Body.") != content_hash("Putin’s plan", "Other body.")
