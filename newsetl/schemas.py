@@ -19,6 +19,7 @@ ARTICLES = pa.schema(
         ("reading_minutes", pa.float64()),
         ("caption_count", pa.int32()),
         ("language", pa.string()),
+        ("language_confidence", pa.float64()),
         ("dateline", pa.string()),
         ("content_hash", pa.string()),
         ("source_file", pa.string()),

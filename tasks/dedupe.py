@@ -49,6 +49,7 @@ from newsetl.schemas import (
 from newsetl.settings import Settings
 from newsetl.worker_server import FORKSERVER, start_worker_server
 from tasks.article import article_text, strip_learned
+from tasks.enrich import LANGUAGE_SURE
 from tasks.furniture import counts_table, learned_lines
 from tasks.near import (
     ESTIMATE_MARGIN,
@@ -203,11 +204,41 @@ CREATE TEMP TABLE dups AS
 """.replace("{DUP_COLUMNS}", DUP_COLUMNS)
 
 
+def with_prevailing_language(t: pa.Table, prevailing: dict[str, str]) -> pa.Table:
+    """The records whose language the classifier was unsure of (or found no word to judge) take their source's
+    prevailing language, when the source has one; the confidence column keeps the classifier's own."""
+    if not prevailing or not t.num_rows:
+        return t
+    unsure = pc.fill_null(pc.less(t.column("language_confidence"), LANGUAGE_SURE), True)
+    fallback = pc.take(pa.array(list(prevailing.values()), pa.string()),
+                       pc.index_in(t.column("source"), value_set=pa.array(list(prevailing), pa.string())))  # fmt: skip
+    chosen = pc.if_else(pc.and_(unsure, pc.is_valid(fallback)), fallback, t.column("language"))
+    return t.set_column(t.schema.get_field_index("language"), "language", chosen)
+
+
+def prevailing_languages(staged: list[Path], settings: Settings) -> dict[str, str]:
+    """Each source's commonest language among the articles the classifier was sure of, published or staged."""
+    records = parquet_sql([d / "records.parquet" for d in staged])
+    sure = f"language IS NOT NULL AND coalesce(language_confidence, 1) >= {LANGUAGE_SURE}"
+    found = query(
+        settings,
+        f"""SELECT source, first(language ORDER BY n DESC, language) AS language FROM (
+                SELECT source, language, count(*) AS n FROM (
+                    SELECT source, language, language_confidence FROM {{articles}}
+                    UNION ALL SELECT source, language, language_confidence FROM {records})
+                WHERE {sure} GROUP BY ALL)
+            GROUP BY source""",
+    )
+    return dict(zip(found.column("source").to_pylist(), found.column("language").to_pylist(), strict=True))
+
+
 def finish_batch(
-    staged: pa.Table, first_pos: int, learned: dict[str, frozenset[str]]
+    staged: pa.Table, first_pos: int, learned: dict[str, frozenset[str]], prevailing: dict[str, str] | None = None
 ) -> tuple[pa.Table, list[dict[str, Any]]]:
-    """Number a staged batch in run order and cut learned furniture from the few bodies that end in it."""
+    """Number a staged batch in run order, give unsure languages their source's, and cut learned furniture from
+    the few bodies that end in it."""
     t = staged.append_column("pos", pa.array(range(first_pos, first_pos + staged.num_rows), pa.int64()))
+    t = with_prevailing_language(t, prevailing or {})
     if not learned:
         return t.select(FINAL.names), []
     pairs = pa.array([f"{source}\0{line}" for source, lines in learned.items() for line in lines], pa.string())
@@ -571,7 +602,7 @@ def decide_near(
 
 
 def finish_batches(
-    staged: list[Path], learned: dict[str, frozenset[str]], plan: Path
+    staged: list[Path], learned: dict[str, frozenset[str]], plan: Path, prevailing: dict[str, str] | None = None
 ) -> dict[Path, list[dict[str, Any]]]:
     """finish_batch each chunk of the staged records into a work file of the plan: {file: records rejected}, in
     run order. In chunks, not whole files: one dump of gigabytes is one batch, and must not be one read. Two at
@@ -586,7 +617,7 @@ def finish_batches(
 
     def finish(chunk: tuple[Path, list[int], int, Path]) -> list[dict[str, Any]]:
         records, groups, first_pos, path = chunk
-        final, rejected = finish_batch(pq.ParquetFile(records).read_row_groups(groups), first_pos, learned)
+        final, rejected = finish_batch(pq.ParquetFile(records).read_row_groups(groups), first_pos, learned, prevailing)
         pq.write_table(final, path, compression="zstd")
         # Arrow's allocator keeps the pages of the chunks read and written (+200 MB over 25,000 records);
         # the decisions' DuckDB needs them.
@@ -607,7 +638,7 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
 
     # 1. Number the records in run order and cut learned furniture, batch by batch (bodies stay on disk).
     quarantine = [pq.read_table(d / "quarantine.parquet") for d in staged]
-    finished = finish_batches(staged, learned, tmp)
+    finished = finish_batches(staged, learned, tmp, prevailing_languages(staged, settings) if staged else {})
     quarantine += [
         pa.Table.from_pylist(rejected, schema=STAGED_QUARANTINE) for rejected in finished.values() if rejected
     ]

@@ -23,13 +23,11 @@ if TYPE_CHECKING:  # spaCy is imported where the model is loaded: a run without 
 
 # ------------------------------------------------------------------------------------------------- language
 
-# Characters given to the language classifier, whose cost grows with the text (py3langid walks it byte by byte
-# in Python: 0.26 ms for 400 characters, 0.14 ms for 200). ~35 words name the language of prose: every one-line
-# snippet of the tests (~100 characters) is classified right, and on 3,000 generated articles 200 characters
-# gave the same language as 400 for all but 2 (which had too few letters in their opening to tell).
+# Characters given to the language classifier, whose cost grows with the text (py3langid walks it byte by byte in
+# Python): about 35 words, which name the language of prose as well as the whole text does.
 LANGUAGE_CHARS = 200
 # Fewer letters than this and py3langid guesses from a handful of character n-grams: the 13-letter headline
-# "Oil prices rise" comes out French, "Merkel wins vote" Dutch. Such a text gets no language.
+# "Oil prices rise" comes out French, "Merkel wins vote" Dutch. Such a guess counts as unsure.
 MIN_LETTERS = 20
 # py3langid labels a few languages with ISO 639-3 codes; those with an ISO 639-1 macrolanguage map to it,
 # the rest (zxx "no linguistic content", ancient Greek, ...) have no two-letter code and give None.
@@ -38,13 +36,14 @@ _ISO_639_1 = {"arz": "ar", "ary": "ar", "yue": "zh", "wuu": "zh", "uzs": "uz", "
 
 @cache
 def _identifier() -> LanguageIdentifier:
-    """py3langid's model, loaded once per process (0.4 s); it ships in the package, nothing is downloaded."""
-    return LanguageIdentifier.from_model_file(MODEL_FILE)
+    """py3langid's model, loaded once per process; it ships in the package, nothing is downloaded. Its
+    probabilities are normalised, so the top one says how sure it is."""
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
 # The commonest English function words. In the opening words of English news they are a fifth to a half of the
-# words (median 0.30 over 3,000 generated articles); in French, German, Spanish, Dutch, Italian, Portuguese,
-# Turkish, Indonesian and Swedish news prose, 0 to 0.08 (the words they share: "in", "is", "was", "a").
+# words; in French, German, Spanish, Dutch, Italian, Portuguese, Turkish, Indonesian and Swedish news prose, a
+# few at most (the words they share: "in", "is", "was", "a").
 _ENGLISH_CORE = frozenset(
     ("the", "of", "and", "to", "in", "a", "is", "that", "for", "on", "with", "as", "was", "by", "at", "from", "it",
      "his", "he", "has", "have", "be", "are", "were", "an", "will", "which", "their", "its", "they", "not", "but",
@@ -52,23 +51,51 @@ _ENGLISH_CORE = frozenset(
 )  # fmt: skip
 # Opening words looked at, the fewest that decide, and the share that says English without asking the model.
 _CORE_WORDS, _CORE_MIN_WORDS, _CORE_SHARE = 60, 30, 0.2
+# A token holding a digit says nothing of a language, and an earnings table ("Shr 39 cts vs 32 cts") is mostly
+# such tokens: they are left out of what the classifier reads, so its words decide.
+_FIGURE = re.compile(r"\S*\d\S*")
+# Below this confidence the classifier is unsure, and the plan gives the article its source's prevailing
+# language (see tasks/dedupe.py): a headline or a results table is too short to tell on its own.
+LANGUAGE_SURE = 0.5
+
+
+def language_and_confidence(
+    title: str, body: str, body_words: list[str] | None = None
+) -> tuple[str | None, float | None]:
+    """ISO 639-1 code of the article's language, judged on title and body together, and how sure that is (0-1);
+    (None, None) only when the text has no letter.
+
+    Prose whose opening is a fifth English function words is English (confidence 1): the classifier is asked
+    about the rest only. Fewer than MIN_LETTERS letters lower its confidence in proportion: a handful of
+    character n-grams is weak evidence. `body_words` are the body's tokens when the caller has them."""
+    opening = (body_words if body_words is not None else tokens(body[: LANGUAGE_CHARS * 2]))[:_CORE_WORDS]
+    if len(opening) >= _CORE_MIN_WORDS and sum(map(_ENGLISH_CORE.__contains__, opening)) >= _CORE_SHARE * len(opening):
+        return "en", 1.0
+    words = " ".join(_FIGURE.sub(" ", f"{title}\n\n{body[: LANGUAGE_CHARS * 4]}").split())[:LANGUAGE_CHARS]
+    letters = sum(map(str.isalpha, words))
+    if not letters:
+        return None, None
+    identifier = _identifier()
+    found, probability = identifier.classify(words)
+    code = _two_letter(found)
+    if code is None:  # the best guess has no two-letter code (no linguistic content, pidgin): the best that has
+        ranked = ((_two_letter(c), p) for c, p in identifier.rank(words))
+        code, probability = next(((c, p) for c, p in ranked if c is not None), (None, 0.0))
+    if code is None:
+        return None, None
+    return code, round(float(probability) * min(1.0, letters / MIN_LETTERS), 4)
+
+
+def _two_letter(code: str) -> str | None:
+    return code if len(code) == 2 else _ISO_639_1.get(code)
+
+
+LANGUAGE_COLUMNS = ("language", "language_confidence")
 
 
 def language(title: str, body: str, body_words: list[str] | None = None) -> str | None:
-    """ISO 639-1 code of the article's language, None when its first LANGUAGE_CHARS hold too few letters.
-
-    Prose whose opening is a fifth English function words is English: the classifier (0.14 ms) is asked about
-    the rest only. `body_words` are the body's tokens when the caller has them (see tokens_and_joins)."""
-    opening = (body_words if body_words is not None else tokens(body[: LANGUAGE_CHARS * 2]))[:_CORE_WORDS]
-    if len(opening) >= _CORE_MIN_WORDS and sum(map(_ENGLISH_CORE.__contains__, opening)) >= _CORE_SHARE * len(opening):
-        return "en"
-    text = f"{title}\n\n{body[:LANGUAGE_CHARS]}"[:LANGUAGE_CHARS]
-    if sum(map(str.isalpha, text)) < MIN_LETTERS:
-        return None
-    code: str = _identifier().classify(text)[0]
-    if len(code) == 2:
-        return code
-    return _ISO_639_1.get(code)
+    """The language code of language_and_confidence, however sure."""
+    return language_and_confidence(title, body, body_words)[0]
 
 
 # ------------------------------------------------------------------------------------------------- dateline
@@ -535,7 +562,7 @@ def describe(
         body_words = list(map(tokens_and_joins, bodies))
     return [
         {
-            "language": language(title, body, words[0]),
+            **dict(zip(LANGUAGE_COLUMNS, language_and_confidence(title, body, words[0]), strict=True)),
             "dateline": dateline(body),
             "keywords": found,
             "entities": [],

@@ -16,6 +16,8 @@ import tasks.enrich
 from newsetl.generate import _COMPANIES, _COUNTRIES, _WIRE_MONTHS
 from tasks.clean import clean_record
 from tasks.enrich import (
+    LANGUAGE_SURE,
+    language_and_confidence,
     BIGRAM_WEIGHT,
     LANGUAGE_CHARS,
     MIN_BIGRAM_COUNT,
@@ -91,16 +93,29 @@ def test_language_of_a_snippet(title: str, body: str, code: str) -> None:
     assert language(title, body) == code
 
 
-@pytest.mark.parametrize(("title", "body"), [("", ""), ("Ok", ""), ("2016", "12,345 - 67.8%"), ("Oil", "prices rise")])
-def test_too_few_letters_have_no_language(title: str, body: str) -> None:
-    assert language(title, body) is None
+@pytest.mark.parametrize(("title", "body"), [("", ""), ("2016", "12,345 - 67.8%"), ("", "3-1 (2-0)")])
+def test_a_text_without_letters_has_no_language(title: str, body: str) -> None:
+    assert language_and_confidence(title, body) == (None, None)
+
+
+@pytest.mark.parametrize(("title", "body"), [("Ok", ""), ("Oil", "prices rise"), ("Oil up: 12,345.67 (+8.9%)", "")])
+def test_a_guess_from_few_letters_is_unsure(title: str, body: str) -> None:
+    code, confidence = language_and_confidence(title, body)
+    assert code is not None and confidence is not None and confidence < LANGUAGE_SURE
 
 
 def test_the_cutoff_counts_letters() -> None:
-    assert language("Oil up: 12,345.67 (+8.9%) on 2016-09-10", "") is None  # 40 characters, 5 letters
     headline = "Government plans new tax"
     assert sum(map(str.isalpha, headline)) == MIN_LETTERS + 1
     assert language(headline, "") == "en"
+
+
+def test_figures_do_not_hide_the_words_of_an_earnings_table() -> None:
+    """The figures leave what the classifier reads; what words are left may still be too few to be sure of."""
+    code, confidence = language_and_confidence(
+        "Acme Corp 4th qtr net", "Shr 39 cts vs 32 cts. Net 2.5 mln vs 2.0 mln. Revs 10.1 mln vs 9.2 mln."
+    )
+    assert code is not None and confidence is not None
 
 
 def test_language_reads_only_the_opening() -> None:
