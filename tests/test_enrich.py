@@ -16,10 +16,9 @@ import tasks.enrich
 from newsetl.generate import _COMPANIES, _COUNTRIES, _WIRE_MONTHS
 from tasks.clean import clean_record
 from tasks.enrich import (
-    LANGUAGE_SURE,
-    language_and_confidence,
     BIGRAM_WEIGHT,
     LANGUAGE_CHARS,
+    LANGUAGE_SURE,
     MIN_BIGRAM_COUNT,
     MIN_LETTERS,
     NER_CHARS,
@@ -34,6 +33,7 @@ from tasks.enrich import (
     keywords,
     keywords_batch,
     language,
+    language_and_confidence,
     ner_text,
     token_hashes,
     word_codes,
