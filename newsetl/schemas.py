@@ -21,6 +21,7 @@ ARTICLES = pa.schema(
         ("language", pa.string()),
         ("language_confidence", pa.float64()),
         ("dateline", pa.string()),
+        ("furniture_removed", pa.list_(pa.string())),
         ("content_hash", pa.string()),
         ("source_file", pa.string()),
         ("record_no", pa.int32()),
@@ -135,8 +136,11 @@ RUNS = pa.schema(
     ]
 )
 
-# Learned page furniture: short closing lines and how many articles of a source they ended.
-FURNITURE = pa.schema([("source", pa.string()), ("line", pa.string()), ("articles", pa.int64())])
+# Learned page furniture (tasks/furniture.py): a paragraph template, the side of the body it recurs at, and in
+# how many distinct stories of the source a run saw it there (a row per source, side, template and run).
+FURNITURE = pa.schema(
+    [("source", pa.string()), ("line", pa.string()), ("articles", pa.int64()), ("side", pa.string())]
+)
 
 TABLES: dict[str, pa.Schema] = {
     "articles": ARTICLES,
@@ -156,8 +160,8 @@ PARTITIONS: dict[str, list[str]] = {"articles": ARTICLES_PARTITIONS}
 # Work files between tasks (not published).
 # A record finished in its extract batch: the article columns but its id and run, its captions, entities and
 # keywords, its LSH band keys and MinHash signature (100 little-endian uint32: the plan estimates a candidate
-# pair's similarity from them before reading texts), and its last paragraph when short (lower-cased), from which
-# furniture is learned.
+# pair's similarity from them before reading texts), and the templates of the paragraphs at its head and its tail,
+# from which furniture is learned (tasks/furniture.py).
 STAGED_ENTITY = pa.struct([("entity", pa.string()), ("label", pa.string()), ("mentions", pa.int32())])
 STAGED_KEYWORD = pa.struct([("keyword", pa.string()), ("score", pa.float64())])
 STAGED_RECORDS = pa.schema(
@@ -168,7 +172,8 @@ STAGED_RECORDS = pa.schema(
         ("keywords", pa.list_(STAGED_KEYWORD)),
         ("bands", pa.list_(pa.int64())),
         ("minhash", pa.binary(400)),
-        ("closing", pa.string()),
+        ("head", pa.list_(pa.string())),
+        ("tail", pa.list_(pa.string())),
     ]
 )
 STAGED_QUARANTINE = QUARANTINE.remove(QUARANTINE.get_field_index("run_id"))

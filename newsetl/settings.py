@@ -48,10 +48,11 @@ class Settings(BaseSettings):
     source_timezones: dict[str, str] = Field(default_factory=dict)
     # Extra trailer / page-furniture lines per source, removed from the end of bodies like the built-in ones.
     furniture: dict[str, list[str]] = Field(default_factory=dict)
-    # A short closing line is learned as furniture of a source once it ends this many of its articles ...
+    # A paragraph template is learned as furniture of a source once it opens or ends this many of its stories ...
     furniture_min_articles: int = Field(default=5, ge=2)
-    # ... and at least this share of them (so a phrase two stories happen to share is not cut).
-    furniture_min_share: float = Field(default=0.02, gt=0, le=1)
+    # ... and at least this share of them: a site's furniture frames a good part of its pages, while a stock
+    # sentence of its writers ("The statement did not say when ...") recurs in a few stories in a hundred.
+    furniture_min_share: float = Field(default=0.1, gt=0, le=1)
     # A record whose word 5-gram Jaccard similarity to an article reaches this is a `near` duplicate of it.
     # The LSH banding (tasks/near.py) finds pairs at 0.7 or more with at least 97 % probability.
     near_threshold: float = Field(default=0.8, ge=0.7, le=1)

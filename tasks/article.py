@@ -5,7 +5,9 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from tasks.clean import fold_typography
-from tasks.furniture import MAX_FURNITURE_CHARS, MAX_FURNITURE_WORDS, strip_closing
+from tasks.enrich import keywords
+from tasks.furniture import edge_templates, strip_edges
+from tasks.near import band_keys, shingles, signature
 from tasks.records import CleanRecord
 
 PARAGRAPH_BREAK = "\n\n"
@@ -35,14 +37,6 @@ def to_utc(local: datetime | None, zone: tzinfo) -> datetime | None:
     return local.replace(tzinfo=zone).astimezone(UTC)
 
 
-def closing_line(paragraphs: list[str]) -> str | None:
-    """The last paragraph, lower-cased, when it is short enough to be page furniture."""
-    last = paragraphs[-1] if paragraphs else ""
-    if last and len(last) <= MAX_FURNITURE_CHARS and len(last.split()) <= MAX_FURNITURE_WORDS:
-        return last.lower()
-    return None
-
-
 def body_columns(title: str, paragraphs: list[str]) -> dict[str, Any]:
     """The columns of a body made of cleaned paragraphs: non-empty, white space folded to single spaces (see
     clean_text), so the words are the spaces plus one a paragraph, as body.split() would count them in 5 times
@@ -56,7 +50,6 @@ def body_columns(title: str, paragraphs: list[str]) -> dict[str, Any]:
         "char_count": len(body),
         "paragraph_count": len(paragraphs),
         "content_hash": content_hash(title, body),
-        "closing": closing_line(paragraphs),
     }
 
 
@@ -76,12 +69,25 @@ def article_row(record: CleanRecord, source: str, source_file: str, file_sha256:
         "year": published.year if published else None,
         "month": published.month if published else None,
         "captions": record.captions,
+        "furniture_removed": [],
+        **dict(zip(("head", "tail"), edge_templates(record.paragraphs), strict=True)),
     }
 
 
-def strip_learned(row: dict[str, Any], lines: frozenset[str]) -> dict[str, Any] | None:
-    """The row with learned furniture cut from the end of its body; None when nothing else was left."""
-    paragraphs = strip_closing(row["body"].split(PARAGRAPH_BREAK), lines)
-    if not paragraphs:
+def strip_learned(row: dict[str, Any], head: frozenset[str], tail: frozenset[str]) -> dict[str, Any] | None:
+    """The row with learned furniture cut from both ends of its body, and what is computed from the text made
+    again (counts, hash, signature, keywords); None when nothing but furniture was left."""
+    paragraphs = row["body"].split(PARAGRAPH_BREAK)
+    start, end = strip_edges(paragraphs, head, tail)
+    if start == end:
         return None
-    return {**row, **body_columns(row["title"], paragraphs)}
+    kept = paragraphs[start:end]
+    minhash = signature(shingles(article_text(row["title"], PARAGRAPH_BREAK.join(kept))))
+    return {
+        **row,
+        **body_columns(row["title"], kept),
+        "furniture_removed": [*row["furniture_removed"], *paragraphs[:start], *paragraphs[end:]],
+        "bands": band_keys(minhash),
+        "minhash": minhash.astype("<u4").tobytes(),
+        "keywords": keywords(row["title"], PARAGRAPH_BREAK.join(kept)),
+    }

@@ -37,6 +37,7 @@ from newsetl.schemas import (
     DUPLICATES,
     ENTITIES,
     FILES,
+    FURNITURE,
     KEYWORDS,
     NEAR_INDEX,
     NEAR_SIGNATURES,
@@ -50,7 +51,7 @@ from newsetl.settings import Settings
 from newsetl.worker_server import FORKSERVER, start_worker_server
 from tasks.article import article_text, strip_learned
 from tasks.enrich import LANGUAGE_SURE
-from tasks.furniture import counts_table, learned_lines
+from tasks.furniture import HEAD, TAIL, Learned, counts_table, learned_templates
 from tasks.near import (
     ESTIMATE_MARGIN,
     PERMUTATIONS,
@@ -233,29 +234,43 @@ def prevailing_languages(staged: list[Path], settings: Settings) -> dict[str, st
 
 
 def finish_batch(
-    staged: pa.Table, first_pos: int, learned: dict[str, frozenset[str]], prevailing: dict[str, str] | None = None
+    staged: pa.Table, first_pos: int, learned: Learned, prevailing: dict[str, str] | None = None
 ) -> tuple[pa.Table, list[dict[str, Any]]]:
     """Number a staged batch in run order, give unsure languages their source's, and cut learned furniture from
-    the few bodies that end in it."""
+    the bodies that begin or end with it."""
     t = staged.append_column("pos", pa.array(range(first_pos, first_pos + staged.num_rows), pa.int64()))
     t = with_prevailing_language(t, prevailing or {})
-    if not learned:
+    if not learned or not t.num_rows:
         return t.select(FINAL.names), []
-    pairs = pa.array([f"{source}\0{line}" for source, lines in learned.items() for line in lines], pa.string())
-    keys = pc.binary_join_element_wise(t.column("source"), t.column("closing"), "\0")
-    hit = pc.fill_null(pc.is_in(keys, value_set=pairs), False)
+    hits = []
+    for side in (HEAD, TAIL):
+        pairs = pa.array([f"{source}\0{line}" for (source, s), lines in learned.items() if s == side for line in lines],
+                         pa.string())  # fmt: skip
+        edge = t.column(side).combine_chunks()
+        if side == TAIL:  # a body of one paragraph has no tail: its paragraph ends it too
+            head = t.column(HEAD).combine_chunks()
+            edge = pc.if_else(pc.equal(pc.list_value_length(edge), 0), head, edge)
+        outer = pc.list_slice(edge, 0, 1)  # the outermost paragraph's template
+        rows = pc.list_parent_indices(outer)
+        keys = pc.binary_join_element_wise(
+            pc.take(t.column("source").combine_chunks(), rows), pc.list_flatten(outer), "\0"
+        )
+        hits.append(pc.filter(rows, pc.is_in(keys, value_set=pairs)))
+    hit = pc.is_in(pa.array(range(t.num_rows), pa.int64()), value_set=pa.concat_arrays(hits).cast(pa.int64()))
     if not pc.any(hit).as_py():
         return t.select(FINAL.names), []
     fixed, rejected = [], []
+    nothing: frozenset[str] = frozenset()
     for row in t.filter(hit).to_pylist():
-        kept = strip_learned(row, learned[row["source"]])
+        source = row["source"]
+        kept = strip_learned(row, learned.get((source, HEAD), nothing), learned.get((source, TAIL), nothing))
         if kept is None:
             rejected.append(
                 {
                     "source_file": row["source_file"],
                     "record_no": row["record_no"],
                     "reason": Reason.NO_BODY.value,
-                    "detail": "the record holds only page furniture (trailer lines), no story text",
+                    "detail": "the record holds only page furniture (lines its source repeats), no story text",
                 }
             )
         else:
@@ -264,34 +279,53 @@ def finish_batch(
     return pa.concat_tables([rest.select(FINAL.names), pa.Table.from_pylist(fixed, schema=FINAL)]), rejected
 
 
-def learn_furniture(staged: list[Path], settings: Settings) -> tuple[dict[str, frozenset[str]], pa.Table]:
-    """Closing lines of this run counted per source, added to the history's counts; returns what is learned
-    and this run's counts (to be committed)."""
+# A story, whichever copy or version of it a record is: its code, else its title. Furniture recurs across many
+# stories; the paragraphs that revisions and copies of one story share do not count as recurring.
+STORY_SQL = "coalesce('c' || story_code, 't' || lower(title))"
+
+
+def learn_furniture(staged: list[Path], settings: Settings) -> tuple[Learned, pa.Table]:
+    """The templates at the head and tail of this run's records, counted per source in distinct stories and added
+    to the history's counts; returns what is learned and this run's counts (to be committed)."""
     records = parquet_sql([d / "records.parquet" for d in staged])
     run_counts = query(
         settings,
-        f"""SELECT source, closing AS line, count(*)::BIGINT AS articles FROM {records}
-            WHERE closing IS NOT NULL GROUP BY ALL""",
+        f"""SELECT source, line, count(DISTINCT story)::BIGINT AS articles, side FROM (
+                SELECT source, {STORY_SQL} AS story, '{HEAD}' AS side, unnest(list_distinct(head)) AS line
+                FROM {records}
+                UNION ALL
+                SELECT source, {STORY_SQL}, '{TAIL}', unnest(list_distinct(tail)) FROM {records})
+            GROUP BY ALL""",
     )
     totals = query(
         settings,
-        f"""SELECT source, sum(n)::BIGINT AS n FROM (
-                SELECT source, count(*) AS n FROM {{articles}} GROUP BY ALL
-                UNION ALL SELECT source, count(*) FROM {records} GROUP BY ALL) GROUP BY ALL""",
+        f"""SELECT source, count(DISTINCT story)::BIGINT AS n FROM (
+                SELECT source, {STORY_SQL} AS story FROM {{articles}}
+                UNION ALL SELECT source, {STORY_SQL} FROM {records}) GROUP BY ALL""",
+    )
+    # Only what recurs is kept: a template seen in two stories of this run, or counted by an earlier run. (Every
+    # head and tail paragraph of every article would make the table as large as `articles`.)
+    run_counts = query(
+        settings,
+        f"""SELECT * FROM run_counts r WHERE articles >= 2 OR EXISTS (
+                SELECT 1 FROM {{furniture}} h WHERE h.source = r.source AND h.line = r.line
+                AND coalesce(h.side, '{TAIL}') = r.side)""",
+        run_counts=run_counts,
     )
     counts = query(
         settings,
-        "SELECT source, line, sum(articles)::BIGINT AS articles FROM "
-        "(SELECT * FROM {furniture} UNION ALL SELECT * FROM run_counts) GROUP BY ALL",
+        f"""SELECT source, coalesce(side, '{TAIL}') AS side, line, sum(articles)::BIGINT AS articles FROM (
+                SELECT source, side, line, articles FROM {{furniture}}
+                UNION ALL SELECT source, side, line, articles FROM run_counts) GROUP BY ALL""",
         run_counts=run_counts,
     )
-    learned = learned_lines(
-        {(r["source"], r["line"]): r["articles"] for r in counts.to_pylist()},
+    learned = learned_templates(
+        {(r["source"], r["side"], r["line"]): r["articles"] for r in counts.to_pylist()},
         {r["source"]: r["n"] for r in totals.to_pylist()},
         settings.furniture_min_articles,
         settings.furniture_min_share,
     )
-    return learned, run_counts
+    return learned, run_counts.select(FURNITURE.names).cast(FURNITURE)
 
 
 def load_keys(con: duckdb.DuckDBPyConnection, run_sql: str, settings: Settings) -> None:
@@ -602,7 +636,7 @@ def decide_near(
 
 
 def finish_batches(
-    staged: list[Path], learned: dict[str, frozenset[str]], plan: Path, prevailing: dict[str, str] | None = None
+    staged: list[Path], learned: Learned, plan: Path, prevailing: dict[str, str] | None = None
 ) -> dict[Path, list[dict[str, Any]]]:
     """finish_batch each chunk of the staged records into a work file of the plan: {file: records rejected}, in
     run order. In chunks, not whole files: one dump of gigabytes is one batch, and must not be one read. Two at

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from newsetl.settings import Settings
-from tasks.article import article_row, closing_line, content_hash, strip_learned, to_utc
+from tasks.article import article_row, content_hash, strip_learned, to_utc
 from tasks.records import CleanRecord
 
 RECORD = CleanRecord(
@@ -34,7 +34,7 @@ def test_article_row_counts_and_partitions() -> None:
     assert row["char_count"] == len(row["body"])
     assert row["content_hash"] == content_hash("Title", row["body"])
     assert (row["year"], row["month"]) == (2016, 9)
-    assert row["closing"] == "comment now"
+    assert (row["head"], row["tail"]) == (["one two three.", "four five."], ["comment now"])
 
 
 def test_a_date_near_midnight_moves_to_the_utc_month() -> None:
@@ -43,22 +43,17 @@ def test_a_date_near_midnight_moves_to_the_utc_month() -> None:
     assert (row["year"], row["month"]) == (2016, 9)
 
 
-@pytest.mark.parametrize(
-    ("paragraphs", "closing"),
-    [(["Body.", "Share this"], "share this"), (["Body.", "A long closing paragraph of real prose here."], None)],
-)
-def test_closing_line_only_for_short_last_paragraphs(paragraphs: list[str], closing: str | None) -> None:
-    assert closing_line(paragraphs) == closing
-
-
 def test_strip_learned_recomputes_the_row() -> None:
     row = article_row(RECORD, "presstv", "presstv/a.txt", "ab" * 32, ZoneInfo("UTC"))
-    stripped = strip_learned(row, frozenset({"comment now"}))
+    row |= {"bands": [], "minhash": b""}  # as the extract step adds them, from the text before stripping
+    stripped = strip_learned(row, frozenset(), frozenset({"comment now"}))
     assert stripped is not None
     assert stripped["body"] == "One two three.\n\nFour five."
     assert stripped["word_count"] == 5 and stripped["paragraph_count"] == 2
     assert stripped["content_hash"] == content_hash("Title", stripped["body"])
-    assert strip_learned({**row, "body": "Comment now"}, frozenset({"comment now"})) is None
+    assert stripped["furniture_removed"] == ["Comment now"]
+    assert stripped["bands"] != row["bands"] and stripped["minhash"] != row["minhash"]
+    assert strip_learned({**row, "body": "Comment now"}, frozenset(), frozenset({"comment now"})) is None
 
 
 def test_an_unknown_time_zone_is_refused_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,40 +1,129 @@
-"""Learned page furniture: closing lines that end many articles of one source, and only those."""
+"""Learned page furniture: paragraphs that recur at the head or the tail of many stories of one source, compared as
+templates, and only those. Every furniture string here is invented by the test, not taken from the generator."""
 
 from pathlib import Path
 
+import pytest
+
 from newsetl.settings import Settings
-from tasks.furniture import learned_lines, strip_closing
+from tasks.furniture import HEAD, TAIL, learned_templates, strip_edges, template
 from tasks.tables import query
 from tests.conftest import ingest_without_prefect
 
 
-def test_recurring_short_closing_line_is_learned_per_source() -> None:
-    counts = {("a", "follow us on telegram"): 6, ("b", "follow us on telegram"): 1}
-    learned = learned_lines(counts, {"a": 10, "b": 10}, min_articles=5, min_share=0.02)
-    assert learned == {"a": frozenset({"follow us on telegram"})}
+def test_templates_fold_case_typography_and_digits() -> None:
+    assert template("Lu 7 min de lecture") == template("lu 4 min de lecture") == "lu 0 min de lecture"
+    assert template("© 2025 Quillfeather Media’s") == template("© 2026 Quillfeather Media's")
+    assert template("Call 555-0199") != template("Call us")
 
 
-def test_a_line_below_the_share_is_not_learned() -> None:
-    assert learned_lines({("a", "more to come"): 5}, {"a": 1000}, min_articles=5, min_share=0.02) == {}
+def test_a_template_is_learned_per_source_and_side() -> None:
+    counts = {("a", TAIL, "ping us on zorbl"): 6, ("b", TAIL, "ping us on zorbl"): 1, ("a", HEAD, "ping us on zorbl"): 2}
+    learned = learned_templates(counts, {"a": 10, "b": 10}, min_articles=5, min_share=0.02)
+    assert learned == {("a", TAIL): frozenset({"ping us on zorbl"})}
 
 
-def test_strip_closing_removes_only_trailing_furniture() -> None:
-    lines = frozenset({"comment", "reuters"})
-    assert strip_closing(["Comment", "body", "Reuters", "Comment"], lines) == ["Comment", "body"]
-    assert strip_closing(["Comment"], lines) == []
+def test_a_template_below_the_share_is_not_learned() -> None:
+    assert learned_templates({("a", TAIL, "more soon"): 5}, {"a": 1000}, min_articles=5, min_share=0.02) == {}
 
 
-def test_a_sites_own_closing_line_is_learned_and_cut_from_every_body(tmp_path: Path) -> None:
-    """Plan-level: a trailer that no built-in list knows leaves the bodies once enough articles end with it."""
-    settings = Settings(raw_dir=tmp_path / "raw", out_dir=tmp_path / "out")
-    dumps = {
-        f"{i}.txt": f"0\nSaturday 10 September 2016 - 05:28\n\nStory {i}\n\nStory Code : {i}\n"
-        f"Paragraph one of story {i}.\n\nParagraph two of story {i}.\nFollow us on Telegram"
-        for i in range(6)
-    }
-    ingest_without_prefect(settings, dumps, 1)
-    bodies = query(settings, "SELECT body FROM {articles}").column("body").to_pylist()
-    assert len(bodies) == 6
-    assert all(b.split("\n\n")[-1].startswith("Paragraph two of story") for b in bodies), bodies
-    learned = query(settings, "SELECT source, line, articles FROM {furniture}").to_pylist()
-    assert learned == [{"source": "site", "line": "follow us on telegram", "articles": 6}]
+def test_strip_edges_cuts_from_both_ends_never_the_middle() -> None:
+    head, tail = frozenset({"widget 0"}), frozenset({"ping us", "© 0 quill"})
+    paragraphs = ["Widget 12", "Story.", "Ping us", "More story.", "Ping us", "© 2024 Quill"]
+    assert strip_edges(paragraphs, head, tail) == (1, 4)
+    assert strip_edges(["Ping us"], head, tail) == (0, 0)  # nothing but furniture: no story left
+
+
+STORY = "{word} council voted on {n} new measures for the harbour district, the clerk's minutes show ({n})."
+
+
+def site(tmp_path: Path) -> Settings:
+    return Settings(raw_dir=tmp_path / "raw", out_dir=tmp_path / "out", entities=False)
+
+
+def dumps(head: list[str], tail: list[str], stories: int = 8) -> dict[str, str]:
+    """Dumps of one invented site: each story its own words, wrapped in the furniture lines given (`{n}` in a
+    furniture line becomes a number that changes from story to story)."""
+    words = ["Alder", "Birch", "Cedar", "Dogwood", "Elm", "Fir", "Ginkgo", "Hazel", "Juniper", "Larch"]
+    out = {}
+    for n in range(stories):
+        body = [STORY.format(word=words[n], n=n + 3), f"The vote in {words[n]} passed {n + 4} to {n + 1}."]
+        lines = [line.format(n=n * 7 + 2) for line in head] + body + [line.format(n=2020 + n) for line in tail]
+        out[f"{n}.txt"] = f"0\nSaturday 10 September 2016 - 05:28\n\n{words[n]} votes\n\nStory Code : {n}\n" + (
+            "\n\xa0\n".join(lines)
+        )
+    return out
+
+
+def bodies_and_furniture(settings: Settings) -> tuple[list[str], list[dict[str, object]]]:
+    bodies = query(settings, "SELECT body FROM {articles} ORDER BY story_code").column("body").to_pylist()
+    learned = query(settings, "SELECT side, line, articles FROM {furniture} WHERE articles >= 5 ORDER BY ALL")
+    return bodies, learned.to_pylist()
+
+
+@pytest.mark.parametrize(
+    ("kind", "head", "tail", "learned"),
+    [
+        ("a widget line before the story, with a number", ["Lu {n} min de lecture"], [], [(HEAD, "lu 0 min de lecture")]),
+        ("one closing line", [], ["Ping us on Zorbl for more"], [(TAIL, "ping us on zorbl for more")]),
+        (
+            "a closing block: a follow line, then a long copyright notice with a year",
+            [],
+            [
+                "Ping us on Zorbl",
+                "© {n} Quillfeather Media Holdings. Every word here belongs to Quillfeather and may not be reprinted.",
+            ],
+            [
+                (TAIL, "ping us on zorbl"),
+                (TAIL, "© 0 quillfeather media holdings. every word here belongs to quillfeather and may not be reprinted."),
+            ],
+        ),
+        ("furniture at both ends", ["Gazette Nord Live"], ["Ping us on Zorbl"], [(HEAD, "gazette nord live"),
+                                                                                  (TAIL, "ping us on zorbl")]),
+    ],
+)  # fmt: skip
+def test_each_kind_of_furniture_is_learned_and_cut(
+    tmp_path: Path, kind: str, head: list[str], tail: list[str], learned: list[tuple[str, str]]
+) -> None:
+    settings = site(tmp_path)
+    ingest_without_prefect(settings, dumps(head, tail), 1)
+    bodies, furniture = bodies_and_furniture(settings)
+    assert len(bodies) == 8
+    for body in bodies:
+        paragraphs = body.split("\n\n")
+        assert len(paragraphs) == 2 and "council voted" in paragraphs[0] and paragraphs[1].startswith("The vote in")
+    assert [(row["side"], row["line"]) for row in furniture] == sorted(learned)
+    assert all(row["articles"] == 8 for row in furniture)
+
+
+def test_what_recurs_in_few_stories_stays(tmp_path: Path) -> None:
+    """Four stories of eight end with the line: below NEWSETL_FURNITURE_MIN_ARTICLES (5), it is prose."""
+    settings = site(tmp_path)
+    texts = dumps([], [])
+    for n in range(4):
+        texts[f"{n}.txt"] += "\n\xa0\nPing us on Zorbl"
+    ingest_without_prefect(settings, texts, 1)
+    bodies, furniture = bodies_and_furniture(settings)
+    assert sum(body.endswith("Ping us on Zorbl") for body in bodies) == 4
+    assert furniture == []
+
+
+def test_furniture_learned_in_earlier_runs_is_cut_from_later_ones(tmp_path: Path) -> None:
+    settings = site(tmp_path)
+    texts = dumps([], ["Ping us on Zorbl"], stories=10)
+    ingest_without_prefect(settings, {k: v for k, v in texts.items() if k < "6"}, 1)
+    ingest_without_prefect(settings, {k: v for k, v in texts.items() if k >= "6"}, 2)
+    bodies, _ = bodies_and_furniture(settings)
+    later = query(settings, "SELECT body, furniture_removed FROM {articles} WHERE story_code >= '6'").to_pylist()
+    assert len(later) == 4
+    assert all(not r["body"].endswith("Zorbl") and r["furniture_removed"] == ["Ping us on Zorbl"] for r in later)
+
+
+def test_a_record_of_furniture_only_is_quarantined_with_a_reason(tmp_path: Path) -> None:
+    settings = site(tmp_path)
+    texts = dumps([], ["Ping us on Zorbl"])
+    texts["only.txt"] = "0\nSaturday 10 September 2016 - 05:28\n\nEmpty page\n\nStory Code : 99\nPing us on Zorbl"
+    ingest_without_prefect(settings, texts, 1)
+    rows = query(settings, "SELECT reason, detail FROM {quarantine} WHERE source_file = 'site/only.txt'").to_pylist()
+    assert rows == [{"reason": "no_body", "detail": "the record holds only page furniture (lines its source repeats), "
+                                                     "no story text"}]  # fmt: skip
