@@ -18,9 +18,10 @@ def test_templates_fold_case_typography_and_digits() -> None:
 
 
 def test_a_template_is_learned_per_source_and_side() -> None:
-    counts = {("a", TAIL, "ping us on zorbl"): 6, ("b", TAIL, "ping us on zorbl"): 1, ("a", HEAD, "ping us on zorbl"): 2}
+    line = "ping us on zorbl"
+    counts = {("a", TAIL, line): 6, ("b", TAIL, line): 1, ("a", HEAD, line): 2}
     learned = learned_templates(counts, {"a": 10, "b": 10}, min_articles=5, min_share=0.02)
-    assert learned == {("a", TAIL): frozenset({"ping us on zorbl"})}
+    assert learned == {("a", TAIL): frozenset({line})}
 
 
 def test_a_template_below_the_share_is_not_learned() -> None:
@@ -34,6 +35,7 @@ def test_strip_edges_cuts_from_both_ends_never_the_middle() -> None:
     assert strip_edges(["Ping us"], head, tail) == (0, 0)  # nothing but furniture: no story left
 
 
+NOTICE = "Quillfeather Media Holdings. Every word here belongs to Quillfeather and may not be reprinted."
 STORY = "{word} council voted on {n} new measures for the harbour district, the clerk's minutes show ({n})."
 
 
@@ -64,19 +66,14 @@ def bodies_and_furniture(settings: Settings) -> tuple[list[str], list[dict[str, 
 @pytest.mark.parametrize(
     ("kind", "head", "tail", "learned"),
     [
-        ("a widget line before the story, with a number", ["Lu {n} min de lecture"], [], [(HEAD, "lu 0 min de lecture")]),
+        ("a widget line before the story, with a number", ["Lu {n} min de lecture"], [],
+         [(HEAD, "lu 0 min de lecture")]),
         ("one closing line", [], ["Ping us on Zorbl for more"], [(TAIL, "ping us on zorbl for more")]),
         (
             "a closing block: a follow line, then a long copyright notice with a year",
             [],
-            [
-                "Ping us on Zorbl",
-                "© {n} Quillfeather Media Holdings. Every word here belongs to Quillfeather and may not be reprinted.",
-            ],
-            [
-                (TAIL, "ping us on zorbl"),
-                (TAIL, "© 0 quillfeather media holdings. every word here belongs to quillfeather and may not be reprinted."),
-            ],
+            ["Ping us on Zorbl", f"© {{n}} {NOTICE}"],
+            [(TAIL, "ping us on zorbl"), (TAIL, f"© 0 {NOTICE.lower()}")],
         ),
         ("furniture at both ends", ["Gazette Nord Live"], ["Ping us on Zorbl"], [(HEAD, "gazette nord live"),
                                                                                   (TAIL, "ping us on zorbl")]),
@@ -113,7 +110,6 @@ def test_furniture_learned_in_earlier_runs_is_cut_from_later_ones(tmp_path: Path
     texts = dumps([], ["Ping us on Zorbl"], stories=10)
     ingest_without_prefect(settings, {k: v for k, v in texts.items() if k < "6"}, 1)
     ingest_without_prefect(settings, {k: v for k, v in texts.items() if k >= "6"}, 2)
-    bodies, _ = bodies_and_furniture(settings)
     later = query(settings, "SELECT body, furniture_removed FROM {articles} WHERE story_code >= '6'").to_pylist()
     assert len(later) == 4
     assert all(not r["body"].endswith("Zorbl") and r["furniture_removed"] == ["Ping us on Zorbl"] for r in later)
