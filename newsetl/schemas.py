@@ -138,9 +138,7 @@ RUNS = pa.schema(
 
 # Learned page furniture (tasks/furniture.py): a paragraph template, the side of the body it recurs at, and in
 # how many distinct stories of the source a run saw it there (a row per source, side, template and run).
-FURNITURE = pa.schema(
-    [("source", pa.string()), ("line", pa.string()), ("articles", pa.int64()), ("side", pa.string())]
-)
+FURNITURE = pa.schema([("source", pa.string()), ("line", pa.string()), ("articles", pa.int64()), ("side", pa.string())])
 
 TABLES: dict[str, pa.Schema] = {
     "articles": ARTICLES,
