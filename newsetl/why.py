@@ -43,15 +43,16 @@ def explain(con: duckdb.DuckDBPyConnection, source_file: str, record_no: int | N
     record = "" if record_no is None else " AND record_no = ?"
     args: list[object] = [source_file] + ([] if record_no is None else [record_no])
     fates: list[Fate] = []
-    for no, aid, title, published, source, code, language in con.execute(
-        f"""SELECT record_no, article_id, title, published_at, source, story_code, language FROM articles
-            WHERE source_file = ?{record}""",
+    for no, aid, title, published, source, code, language, removed in con.execute(
+        f"""SELECT record_no, article_id, title, published_at, source, story_code, language, furniture_removed
+            FROM articles WHERE source_file = ?{record}""",
         args,
     ).fetchall():
         when = f"{published:%Y-%m-%d %H:%M} UTC" if published else "no date line"
         code_text = f", story code {code}" if code else ""
         facts = f"{source}{code_text}, {when}, language {language or 'unknown'}"
-        fates.append(Fate(no, "published", [f"published as article {aid}: “{title}”", facts]))
+        cut = [f"page furniture of {source} removed: " + " | ".join(f"“{p}”" for p in removed)] if removed else []
+        fates.append(Fate(no, "published", [f"published as article {aid}: “{title}”", facts, *cut]))
     for no, kind, similarity, of, title, of_title, of_file, of_no in con.execute(
         f"""SELECT d.record_no, d.kind, d.similarity, d.duplicate_of, d.title, a.title, a.source_file, a.record_no
             FROM duplicates d LEFT JOIN articles a ON a.article_id = d.duplicate_of

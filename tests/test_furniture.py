@@ -123,3 +123,20 @@ def test_a_record_of_furniture_only_is_quarantined_with_a_reason(tmp_path: Path)
     rows = query(settings, "SELECT reason, detail FROM {quarantine} WHERE source_file = 'site/only.txt'").to_pylist()
     assert rows == [{"reason": "no_body", "detail": "the record holds only page furniture (lines its source repeats), "
                                                      "no story text"}]  # fmt: skip
+
+
+def test_why_says_what_furniture_was_cut_from_a_record(tmp_path: Path) -> None:
+    import duckdb
+
+    from newsetl.why import explain
+    from tasks.catalog import write_catalog
+
+    settings = site(tmp_path)
+    ingest_without_prefect(settings, dumps(["Gazette Nord Live"], ["Ping us on Zorbl"]), 1)
+    write_catalog(settings)
+    con = duckdb.connect(str(settings.catalog_path), read_only=True)
+    try:
+        _, (fate,) = explain(con, "site/3.txt", 0)
+    finally:
+        con.close()
+    assert fate.lines[-1] == "page furniture of site removed: “Gazette Nord Live” | “Ping us on Zorbl”"
