@@ -12,7 +12,7 @@ import pytest
 from newsetl.devserver import prefect_server as prefect_server_at
 from newsetl.settings import Settings
 from tasks.dedupe import build_plan
-from tasks.discover import DumpFile, sha256_of
+from tasks.discover import DumpFile, sha256_of, source_of
 from tasks.extract import batch_key, stage_batch
 from tasks.load import apply_plan
 from tasks.tables import ensure_tables
@@ -89,14 +89,16 @@ def sample_tree(tmp_path: Path) -> Path:
 
 
 def ingest_without_prefect(settings: Settings, dumps: dict[str, str], seq: int, keep_plan: Path | None = None) -> None:
-    """The flow's steps on plain functions: write `dumps` (name -> text) under source `site`, stage them as
-    one batch, plan and commit. `keep_plan` receives a copy of the plan before it is committed."""
+    """The flow's steps on plain functions: write `dumps` (name -> text; a bare name goes under source `site`,
+    a path's first folder is its source), stage them as one batch, plan and commit. `keep_plan` receives a copy
+    of the plan before it is committed."""
     batch = []
     for name, text in dumps.items():
-        path = settings.raw_dir / "site" / name
+        rel = name if "/" in name else f"site/{name}"
+        path = settings.raw_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-        batch.append(DumpFile(str(path), f"site/{name}", "site", sha256_of(path), path.stat().st_size))
+        batch.append(DumpFile(str(path), rel, source_of(rel), sha256_of(path), path.stat().st_size))
     ensure_tables(settings)
     staged = settings.staging_dir / batch_key(batch, settings)
     stage_batch(batch, settings, staged)

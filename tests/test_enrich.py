@@ -493,7 +493,7 @@ def test_captions_give_the_full_names_the_body_shortens(sample: tuple[str, str])
 def test_enrich_batch(sample: tuple[str, str]) -> None:
     titles, bodies = [sample[0], WIRE_TITLE, FRENCH_TITLE], [sample[1], WIRE_BODY, FRENCH_BODY]
     rows = enrich_batch(titles, bodies)
-    assert [set(row) for row in rows] == [{"language", "dateline", "keywords", "entities"}] * 3
+    assert [set(row) for row in rows] == [{"language", "language_confidence", "dateline", "keywords", "entities"}] * 3
     assert [row["language"] for row in rows] == ["en", "en", "fr"]
     assert [row["dateline"] for row in rows] == [None, "Hamburg", "Paris"]
     assert rows[0]["keywords"][0] == ("aleppo", 1.0)
