@@ -103,39 +103,35 @@ NEWEST = "published_at DESC NULLS LAST, source_file DESC, record_no DESC, in_his
 HOT_BAND = 500
 
 # The decisions, over `run` (this run's finished records, `pos` = ingestion order), `hist` (published articles
-# sharing a hash, a story code or an LSH band with the run) and `copies` (texts earlier runs called duplicates).
-# Every record and every matched article is a node; both kinds follow the same three rules, in order, so the
-# outcome does not depend on which run brought which copy:
-# 1. exact: among the nodes of one text, the earliest stands for the text; the others are exact copies of it;
+# sharing a hash, a story code or an LSH band with the run) and `copies` (records earlier runs called duplicates
+# that share a hash with the run). Every record and every matched article is a node; all follow the same three
+# rules, in order, so the outcome does not depend on which run brought which copy:
+# 1. exact: among the nodes of one text, the earliest stands for the text; the others are exact copies of it.
+#    When that is an earlier run's duplicate, the text's fate was decided then: the others follow it;
 # 2. revision: among the texts of one coded story, the newest version wins; the others are its revisions;
 # 3. near (`pairs` here, verified and decided in Python, see `decide_near`): a text that is a light edit of an
 #    earlier surviving text is a near copy of it.
-# A published article that loses a rule to a newcomer leaves `articles` ("displaced") and becomes a duplicate.
+# A published article that loses a rule to a newcomer leaves `articles` ("displaced") and becomes a duplicate;
+# earlier duplicates of a text a newcomer now stands for become exact copies of the newcomer's fate.
 DECIDE_SQL = f"""
 CREATE TEMP TABLE nodes AS
-    SELECT *, row_number() OVER (ORDER BY {EARLIEST}) AS ord FROM (
-        SELECT 'r' || pos AS node, pos, false AS in_history, {ARTICLE_ID_SQL} AS article_id, {DUP_COLUMNS},
-               NULL::INTEGER AS year, NULL::INTEGER AS month FROM run
+    SELECT *, row_number() OVER (ORDER BY {EARLIEST}, node) AS ord FROM (
+        SELECT 'r' || pos AS node, pos, false AS in_history, false AS held, {ARTICLE_ID_SQL} AS article_id,
+               {DUP_COLUMNS}, NULL::INTEGER AS year, NULL::INTEGER AS month, NULL::VARCHAR AS points_to FROM run
         UNION ALL
-        SELECT 'h' || article_id, NULL, true, article_id, {DUP_COLUMNS}, year, month FROM hist);
-CREATE TEMP TABLE past AS
-    SELECT content_hash, min(duplicate_of) AS aid FROM copies
-    WHERE content_hash NOT IN (SELECT content_hash FROM hist) GROUP BY ALL;
--- A text once called a duplicate stays one, unless this copy is earlier than the article it pointed to:
--- then it is compared with that article like any newcomer.
-CREATE TEMP TABLE repeats AS
-    SELECT n.node, p.aid, h.node IS NOT NULL AND n.ord < h.ord AS earlier
-    FROM nodes n JOIN past p USING (content_hash) LEFT JOIN nodes h ON h.node = 'h' || p.aid;
+        SELECT 'h' || article_id, NULL, true, false, article_id, {DUP_COLUMNS}, year, month, NULL FROM hist
+        UNION ALL
+        SELECT 'd' || source_file || chr(0) || record_no, NULL, true, true, NULL, {DUP_COLUMNS}, NULL, NULL,
+               duplicate_of FROM copies);
 CREATE TEMP TABLE texts AS
     SELECT *, first_value(node) OVER w AS rep, row_number() OVER w = 1 AS first
-    FROM nodes WHERE node NOT IN (SELECT node FROM repeats WHERE NOT earlier)
-    WINDOW w AS (PARTITION BY content_hash ORDER BY ord);
+    FROM nodes WINDOW w AS (PARTITION BY content_hash ORDER BY ord);
 CREATE TEMP TABLE ranked AS
     SELECT *, story_code IS NULL
               OR row_number() OVER (PARTITION BY source, story_code ORDER BY {NEWEST}) = 1 AS wins,
            -- a story is as old as its first version: an update is not a copy of a copy of its own first version
            min(published_at) OVER (PARTITION BY source, coalesce(story_code, node)) AS since
-    FROM texts WHERE first;
+    FROM texts WHERE first AND NOT held;
 CREATE TEMP TABLE survivor_bands AS
     SELECT b.node, b.band_key FROM run_bands b SEMI JOIN ranked r ON r.node = b.node AND r.wins;
 """
@@ -157,7 +153,9 @@ CREATE TEMP TABLE pairs AS
     UNION
     SELECT c.node, c.other FROM (
         SELECT node, 'h' || article_id AS other FROM cand_hist
-        UNION ALL SELECT node, 'h' || aid FROM repeats WHERE earlier) c
+        -- a newcomer that stands for a text an earlier run called a copy meets what that copy pointed to
+        UNION ALL SELECT t.node, 'h' || c.duplicate_of FROM texts t JOIN copies c USING (content_hash)
+                  WHERE t.first AND NOT t.held) c
     SEMI JOIN ranked r ON r.node = c.node AND r.wins
     SEMI JOIN ranked h ON h.node = c.other AND h.wins"""
 
@@ -179,10 +177,14 @@ def find_pairs(con: duckdb.DuckDBPyConnection) -> None:
 
 
 # After `near` (node, target, similarity) is registered: every node's fate and the article it now points to.
+# A text standing for an earlier run's duplicate points where that duplicate points (through an article this
+# run displaces, to what replaced it); only the duplicates of texts a newcomer now stands for are written again.
 OUTCOME_SQL = """
 CREATE TEMP TABLE resolved AS
     SELECT r.node, coalesce(t.article_id, r.article_id) AS target
-    FROM ranked r LEFT JOIN near n ON n.node = r.node LEFT JOIN ranked t ON t.node = n.target;
+    FROM ranked r LEFT JOIN near n ON n.node = r.node LEFT JOIN ranked t ON t.node = n.target
+    UNION ALL
+    SELECT node, points_to FROM texts WHERE first AND held;
 CREATE TEMP TABLE outcome AS
     SELECT x.*,
            CASE WHEN NOT x.first THEN 'exact' WHEN NOT k.wins THEN 'revision' WHEN n.node IS NOT NULL THEN 'near'
@@ -192,17 +194,21 @@ CREATE TEMP TABLE outcome AS
     FROM texts x
     LEFT JOIN ranked k ON k.node = x.node
     LEFT JOIN near n ON n.node = x.node
-    JOIN resolved v ON v.node = CASE WHEN x.first THEN x.node ELSE x.rep END;
+    JOIN resolved v ON v.node = CASE WHEN x.first THEN x.node ELSE x.rep END
+    WHERE NOT (x.first AND x.held);
 CREATE TEMP TABLE publish AS
     SELECT pos, article_id, article_id NOT IN (SELECT article_id FROM hist) AS is_new
     FROM outcome WHERE kind IS NULL AND NOT in_history;
 CREATE TEMP TABLE displaced AS
-    SELECT article_id, duplicate_of FROM outcome WHERE kind IS NOT NULL AND in_history;
+    SELECT article_id, duplicate_of FROM outcome WHERE kind IS NOT NULL AND in_history AND NOT held;
+CREATE TEMP TABLE rehashed AS
+    SELECT DISTINCT content_hash FROM outcome WHERE held AND starts_with(rep, 'r');
 CREATE TEMP TABLE dups AS
-    SELECT {DUP_COLUMNS}, duplicate_of, kind, similarity FROM outcome WHERE kind IS NOT NULL
-    UNION ALL
-    SELECT {DUP_COLUMNS}, r.aid, 'exact', 1.0 FROM nodes JOIN repeats r USING (node) WHERE NOT r.earlier;
-""".replace("{DUP_COLUMNS}", DUP_COLUMNS)
+    SELECT {DUP_COLUMNS}, coalesce(m.duplicate_of, o.duplicate_of) AS duplicate_of, kind, similarity
+    FROM outcome o LEFT JOIN (SELECT * FROM displaced WHERE article_id <> duplicate_of) m
+         ON m.article_id = o.duplicate_of AND o.rep IN (SELECT node FROM texts WHERE first AND held)
+    WHERE kind IS NOT NULL AND (NOT held OR starts_with(rep, 'r'));
+""".replace("{DUP_COLUMNS}", ", ".join("o." + c for c in DUP_COLUMNS.split(", ")))
 
 
 def with_prevailing_language(t: pa.Table, prevailing: dict[str, str]) -> pa.Table:
@@ -340,7 +346,7 @@ def load_keys(con: duckdb.DuckDBPyConnection, run_sql: str, settings: Settings) 
             FROM run_bands b JOIN {table_sql(settings, "near_index")} i USING (band_key)"""
     )
     con.execute(
-        f"""CREATE TEMP TABLE copies AS SELECT DISTINCT content_hash, duplicate_of
+        f"""CREATE TEMP TABLE copies AS SELECT {DUP_COLUMNS}, duplicate_of
             FROM {table_sql(settings, "duplicates")} WHERE content_hash IN (SELECT content_hash FROM run)"""
     )
     articles = table_sql(settings, "articles")
@@ -704,6 +710,7 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
             ).fetchall()
         )
         displaced = [r[0] for r in con.execute("SELECT article_id FROM displaced ORDER BY 1").fetchall()]
+        rehashed = [r[0] for r in con.execute("SELECT content_hash FROM rehashed ORDER BY 1").fetchall()]
     finally:
         con.close()
     write_published(finals, publish, run_id, tmp)
@@ -724,6 +731,7 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
         "seq": int(target.name),
         "displaced": displaced,
         "moved": sorted(moved),
+        "rehashed": rehashed,
         "staged": [str(d) for d in staged],
         "files_new": files.num_rows,
         "records": sum(files.column("records").to_pylist()),
@@ -754,7 +762,9 @@ def repoint_sql(moved: dict[str, str], settings: Settings) -> str:
                CASE WHEN d.content_hash = n.content_hash THEN 1.0 ELSE d.similarity END
         FROM {table_sql(settings, "duplicates")} d
         JOIN (VALUES {mapping}) m(old, new) ON d.duplicate_of = m.old
-        LEFT JOIN (SELECT article_id, content_hash FROM outcome WHERE kind IS NULL) n ON n.article_id = m.new"""
+        LEFT JOIN (SELECT article_id, content_hash FROM outcome WHERE kind IS NULL) n ON n.article_id = m.new
+        -- the duplicates of a text written again (see OUTCOME_SQL) already point where they must
+        WHERE d.content_hash NOT IN (SELECT content_hash FROM rehashed)"""
 
 
 def part_path(plan: Path, table: str, part: int) -> Path:

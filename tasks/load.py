@@ -43,12 +43,13 @@ COMMIT_ORDER = [
     "files",
 ]
 COMMIT_THREADS = 2
-# The rows to delete before a plan's first part: those of the articles it displaces, and the duplicates that
-# pointed to an article that now is a duplicate itself (the plan re-adds them pointing to its replacement).
-DELETES = {
-    "duplicates": ("duplicate_of", "moved"),
+# The rows to delete before a plan's first part: those of the articles it displaces, the duplicates that
+# pointed to an article that now is a duplicate itself, and the duplicates of a text a newcomer now stands for
+# (the plan re-adds both kinds of duplicate, pointing where they now must).
+DELETES: dict[str, list[tuple[str, str]]] = {
+    "duplicates": [("duplicate_of", "moved"), ("content_hash", "rehashed")],
     **{
-        name: ("article_id", "displaced")
+        name: [("article_id", "displaced")]
         for name in ("captions", "entities", "keywords", "articles", "near_index", "near_signatures")
     },
 }
@@ -72,12 +73,12 @@ def apply_plan(plan_dir: Path, settings: Settings) -> list[str]:
         table = open_table(settings, name)
         held = committed_version(table)
         first = plan["seq"] * PARTS
-        column, listed = DELETES.get(name, ("", ""))
-        if listed and plan.get(listed) and held < first:
-            # Replaced rows leave before their successors arrive (even when the plan has no part for this
-            # table); until a part is in, deleting again is harmless.
-            delete_where_in(table, column, plan[listed])
-            table = open_table(settings, name)
+        for column, listed in DELETES.get(name, []):
+            if plan.get(listed) and held < first:
+                # Replaced rows leave before their successors arrive (even when the plan has no part for this
+                # table); until a part is in, deleting again is harmless.
+                delete_where_in(table, column, plan[listed])
+                table = open_table(settings, name)
         parts = sorted((plan_dir / name).glob("part-*.parquet"))
         for part, path in enumerate(parts):
             if held < first + part:

@@ -22,7 +22,7 @@ RUN = pa.schema(
     ]
 )
 HIST = pa.schema([("article_id", pa.string()), *list(RUN)[1:], ("year", pa.int32()), ("month", pa.int32())])
-COPIES = pa.schema([("content_hash", pa.string()), ("duplicate_of", pa.string())])
+COPIES = pa.schema([*list(RUN)[1:], ("duplicate_of", pa.string())])
 
 
 def rec(source: str, code: str | None, text: str, day: int | None, file: str = "f.txt", no: int = 0) -> dict:
@@ -55,14 +55,13 @@ def published(source: str, code: str | None, text: str, day: int, file: str) -> 
     }
 
 
-def decide(run: list[dict], hist: list[dict] | None = None, copies: dict[str, str] | None = None) -> dict:
-    """Run the rules; returns what was published, the duplicates and the displaced articles."""
+def decide(run: list[dict], hist: list[dict] | None = None, copies: list[dict] | None = None) -> dict:
+    """Run the rules; returns what was published, the duplicates, the displaced articles and the texts whose
+    earlier duplicates are written again. `copies` are earlier runs' duplicates: records with `duplicate_of`."""
     con = duckdb.connect()
     run_t = pa.Table.from_pylist([{"pos": i, **r} for i, r in enumerate(run)], schema=RUN)
     hist_t = pa.Table.from_pylist(hist or [], schema=HIST)
-    copies_t = pa.Table.from_pylist(
-        [{"content_hash": h, "duplicate_of": a} for h, a in (copies or {}).items()], schema=COPIES
-    )
+    copies_t = pa.Table.from_pylist(copies or [], schema=COPIES)
     for name, t in (("run", run_t), ("hist", hist_t), ("copies", copies_t)):
         con.register(f"{name}_arrow", t)
         con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
@@ -77,6 +76,7 @@ def decide(run: list[dict], hist: list[dict] | None = None, copies: dict[str, st
         "new": {r[0] for r in con.execute("SELECT pos FROM publish WHERE is_new").fetchall()},
         "dups": con.execute("SELECT source_file, kind, duplicate_of FROM dups ORDER BY ALL").fetchall(),
         "displaced": [r[0] for r in con.execute("SELECT article_id FROM displaced").fetchall()],
+        "rehashed": [r[0] for r in con.execute("SELECT content_hash FROM rehashed").fetchall()],
     }
 
 
@@ -157,9 +157,30 @@ def test_older_version_arriving_late_goes_to_duplicates() -> None:
 def test_rescrape_of_a_replaced_version_is_an_exact_copy() -> None:
     """A version already moved to duplicates must not come back and replace its successor."""
     current = published("s", "7", "v2", 10, "b.txt")
-    out = decide([rec("s", "7", "v1", 10, "c.txt")], [current], {content_hash("T", "v1"): current["article_id"]})
+    replaced = rec("s", "7", "v1", 10, "a.txt") | {"duplicate_of": current["article_id"]}
+    out = decide([rec("s", "7", "v1", 10, "c.txt")], [current], [replaced])
     assert out["publish"] == {}
     assert out["dups"] == [("c.txt", "exact", current["article_id"])]
+    assert out["rehashed"] == []  # the earlier duplicate stands for its text: it is not written again
+
+
+def test_a_copy_of_an_earlier_runs_duplicate_follows_it_even_when_earlier_than_its_article() -> None:
+    """v1 was a revision of the story (v2, published later in the day); a second scrape of v1 is an exact copy
+    of that first scrape, as it would be had both come in one run, not a revision of its own."""
+    current = published("s", "7", "v2", 12, "c.txt")
+    first = rec("s", "7", "v1", 10, "a.txt") | {"duplicate_of": current["article_id"]}
+    out = decide([rec("s", "7", "v1", 10, "b.txt")], [current], [first])
+    assert out["dups"] == [("b.txt", "exact", current["article_id"])]
+
+
+def test_an_earlier_scrape_makes_the_later_duplicates_of_its_text_exact_copies() -> None:
+    """The newcomer stands for the text now: the later scrape an earlier run called a revision is an exact
+    copy of it (written again), as in one run."""
+    current = published("s", "7", "v2", 12, "c.txt")
+    later = rec("s", "7", "v1", 10, "b.txt") | {"duplicate_of": current["article_id"]}
+    out = decide([rec("s", "7", "v1", 10, "a.txt")], [current], [later])
+    assert out["dups"] == [("a.txt", "revision", current["article_id"]), ("b.txt", "exact", current["article_id"])]
+    assert out["rehashed"] == [content_hash("T", "v1")]
 
 
 def test_every_record_lands_in_exactly_one_place() -> None:
