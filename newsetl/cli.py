@@ -174,25 +174,39 @@ def sql(
     query: Annotated[str, typer.Argument(help="SQL over the views articles, captions, duplicates, ...")],
     out: OutOpt = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    unsafe: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe", help="Trusted local use only: any statements, with DuckDB's file access and extensions."
+        ),
+    ] = False,
 ) -> None:
-    """Run a read-only query against the catalog (news.duckdb)."""
+    """Run one read-only query against the catalog (news.duckdb): it reads the published tables and nothing else."""
     import duckdb
 
-    from tasks.tables import register_object_store
+    from newsetl.sandbox import RefusedQuery, check_query, open_catalog
 
     settings = Settings.for_dirs(None, out)
     catalog = settings.catalog_path
     if not catalog.is_file():
         err.print(f"[red]no catalog at {catalog}[/]: run `newsetl run` first, or pass --out DIR")
         raise typer.Exit(2)
-    con = duckdb.connect(str(catalog), read_only=True)
-    register_object_store(con, settings)
+    try:
+        if not unsafe:
+            check_query(query)
+    except RefusedQuery as exc:
+        err.print(f"[red]refused:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    con = open_catalog(settings, unsafe=unsafe)
     try:
         result = con.execute(query)
         names = [d[0] for d in result.description or []]
         rows = result.fetchall()
+    except duckdb.PermissionException as exc:
+        err.print(f"[red]refused:[/] {exc} (only the tables' own files can be read here)", highlight=False)
+        raise typer.Exit(2) from None
     except duckdb.Error as exc:
-        err.print(f"[red]query failed:[/] {exc}")
+        err.print(f"[red]query failed:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
     finally:
         con.close()
@@ -208,18 +222,15 @@ def why(
 ) -> None:
     """Tell what happened to a record: published as which article, duplicate of which by which rule, or
     quarantined for what reason."""
-    import duckdb
-
+    from newsetl.sandbox import open_catalog
     from newsetl.why import SHOWN, explain, source_file_of
-    from tasks.tables import register_object_store
 
     settings = Settings.for_dirs(raw, out)
     if not settings.catalog_path.is_file():
         err.print(f"[red]no catalog at {settings.catalog_path}[/]: run `newsetl run` first, or pass --out DIR")
         raise typer.Exit(2)
     name = source_file_of(source_file, settings)
-    con = duckdb.connect(str(settings.catalog_path), read_only=True)
-    register_object_store(con, settings)
+    con = open_catalog(settings)
     try:
         header, fates = explain(con, name, record_no)
     finally:
@@ -287,7 +298,7 @@ def demo(raw: RawOpt = None, out: OutOpt = None) -> None:
         console.print(f"generated a demo corpus of 2,000 articles in {settings.raw_dir}")
     print_summary(run_flow(settings))
     console.print(f"[bold]example query[/] over {settings.catalog_path}:\n{EXAMPLE_QUERY}")
-    sql(EXAMPLE_QUERY, out=str(settings.out_dir), fmt=Format.table)
+    sql(EXAMPLE_QUERY, out=str(settings.out_dir), fmt=Format.table, unsafe=False)
 
 
 def main() -> None:

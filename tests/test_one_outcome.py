@@ -15,10 +15,10 @@ from newsetl.settings import Settings
 from tasks.tables import query
 from tests.conftest import ingest_without_prefect
 
-WORDS = (
-    "harbour council ferry bridge tariff grain orchard mayor strike rail canal market budget senate clinic "
-    "river quarry festival museum drought vineyard airport tunnel school police court ballot reactor pipeline "
-    "glacier satellite library stadium refinery harvest census subway lighthouse forest copper"
+WORDS = (  # noqa: SIM905 (a sentence of words reads better than a list of forty strings)
+    "harbour council ferry bridge tariff grain orchard mayor strike rail canal market budget senate clinic river "
+    "quarry festival museum drought vineyard airport tunnel school police court ballot reactor pipeline glacier "
+    "satellite library stadium refinery harvest census subway lighthouse forest copper"
 ).split()
 SITES = ("quillpost", "nordgazette", "riverwire")
 
