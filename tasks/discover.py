@@ -19,6 +19,8 @@ from tasks.tables import query
 DUMP_SUFFIXES = (".txt", ".txt.gz")
 # Names scrapers give to files they are still writing; they become dumps once renamed into place.
 PARTIAL_SUFFIXES = (".part", ".tmp", ".inprogress")
+# Links leaving the raw root named in the run's log; the others are counted.
+EXAMPLES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,26 +60,40 @@ def scan_raw_dir(raw_dir: Path) -> tuple[list[tuple[str, Path, int]], int]:
     return [(d.rel, Path(d.path), d.size) for d in dumps], ignored
 
 
-def _scan(raw_dir: Path) -> tuple[list[Scanned], int]:
+def _scan(raw_dir: Path, outside: list[str] | None = None) -> tuple[list[Scanned], int]:
     """scan_raw_dir with each dump's stat. os.scandir's entries know their type without a stat call, so a tree of
-    200,000 files costs one stat per dump."""
+    200,000 files costs one stat per dump.
+
+    A symbolic link is never followed: one leaving the raw root would publish what the root's owner does not
+    own (its description goes to `outside`, if given, and it counts as ignored); one inside it points at a
+    file or folder the scan reaches by its own path, so it is ingested once."""
     dumps: list[Scanned] = []
     ignored = 0
+    root = raw_dir.resolve()
     todo = [(str(raw_dir), "")]
     while todo:
         folder, prefix = todo.pop()
         with os.scandir(folder) as entries:
             for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
+                if entry.is_symlink():
+                    ignored += 1
+                    if outside is not None and not _inside(Path(entry.path), root):
+                        outside.append(f"{prefix}{entry.name} -> {os.readlink(entry.path)}")
+                elif entry.is_dir(follow_symlinks=False):
                     if not entry.name.startswith("."):  # .git, .cache, ...
                         todo.append((entry.path, f"{prefix}{entry.name}/"))
-                elif is_dump_name(entry.name) and entry.is_file():
-                    st = entry.stat()
+                elif is_dump_name(entry.name) and entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
                     dumps.append(Scanned(prefix + entry.name, entry.path, st.st_size, st.st_mtime_ns, st.st_ino))
                 else:
                     ignored += 1
     dumps.sort(key=lambda d: d.rel)
     return dumps, ignored
+
+
+def _inside(link: Path, root: Path) -> bool:
+    """Whether a link's final target (a dangling one included) is the raw root or under it."""
+    return link.resolve().is_relative_to(root)
 
 
 def sha256_of(path: Path) -> str:
@@ -190,7 +206,13 @@ def discover_files(settings: Settings, on_new: Callable[[], None] | None = None)
     logger = get_run_logger()
     if not settings.raw_dir.is_dir():
         raise FileNotFoundError(f"raw-dump directory {settings.raw_dir} does not exist: create it or pass --raw DIR")
-    found, ignored = _scan(settings.raw_dir)
+    outside: list[str] = []
+    found, ignored = _scan(settings.raw_dir, outside)
+    if outside:
+        logger.warning(
+            "ignored %d symbolic link(s) leaving the raw directory %s (nothing outside it is read): %s%s",
+            len(outside), settings.raw_dir, "; ".join(outside[:EXAMPLES]), " …" if len(outside) > EXAMPLES else "",
+        )  # fmt: skip
     hashes = hash_files(found, settings.state_dir / "raw-hashes.parquet", on_new)
     root = str(settings.raw_dir.resolve())
     known = set(query(settings, "SELECT DISTINCT sha256 FROM {files}").column("sha256").to_pylist())

@@ -16,6 +16,7 @@ from tasks.discover import (
     sha256_of,
     source_of,
 )
+from tests.conftest import catalog_rows, run_newsetl
 
 
 @pytest.mark.parametrize(
@@ -119,3 +120,35 @@ def test_an_unchanged_file_is_not_read_again(tmp_path: Path) -> None:
     assert calls == [1, 3]
     cache.write_bytes(b"not parquet")  # a damaged cache only costs a rehash
     assert hash_files(_scan(raw)[0], cache) == [sha256_of(a)]
+
+
+def story(title: str) -> str:
+    return f"0\nSaturday 3 September 2016 - 05:28\n\n{title}\n\nStory Code : {len(title)}\nText of {title}.\n"
+
+
+def test_links_leaving_the_raw_root_are_ignored_and_inside_ones_ingested_once(
+    prefect_server: dict[str, str], tmp_path: Path
+) -> None:
+    """A link to a file and one to a folder outside the raw root publish nothing; a link inside it is the
+    file it points to, published once."""
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "passwords.txt").write_text(story("Outside file"))
+    (secret / "inner").mkdir()
+    (secret / "inner" / "a.txt").write_text(story("Outside folder"))
+    raw = tmp_path / "raw"
+    (raw / "site").mkdir(parents=True)
+    (raw / "site" / "real.txt").write_text(story("Inside story"))
+    (raw / "site" / "leak.txt").symlink_to(secret / "passwords.txt")
+    (raw / "elsewhere").symlink_to(secret / "inner", target_is_directory=True)
+    (raw / "site" / "again.txt").symlink_to(raw / "site" / "real.txt")
+    (raw / "mirror").symlink_to(raw / "site", target_is_directory=True)
+    outside: list[str] = []
+    dumps, ignored = _scan(raw, outside)
+    assert [d.rel for d in dumps] == ["site/real.txt"] and ignored == 4
+    assert sorted(outside) == [f"elsewhere -> {secret / 'inner'}", f"site/leak.txt -> {secret / 'passwords.txt'}"]
+    out = tmp_path / "out"
+    done = run_newsetl(prefect_server, "run", "--raw", str(raw), "--out", str(out))
+    assert "symbolic link(s) leaving the raw directory" in done.stdout + done.stderr
+    assert catalog_rows(out, "SELECT title, source_file FROM articles") == [("Inside story", "site/real.txt")]
+    assert catalog_rows(out, "SELECT count(*) FROM quarantine") == [(0,)]
