@@ -12,13 +12,14 @@ from tasks.extract import extract_batch
 
 
 def record_failure(flow: Any, flow_run: Any, state: Any) -> None:
-    """Flow hook: the run's row in `runs` says it failed (`tasks.runs.record_failure`, imported late as below)."""
+    """Flow hook: the run's row in `runs` says it failed or crashed, and the catalog shows it
+    (`tasks.runs.record_failure`, imported late as below)."""
     from tasks.runs import record_failure as record
 
     record(flow, flow_run, state)
 
 
-@flow(name="newsetl-ingest", on_failure=[record_failure])
+@flow(name="newsetl-ingest", on_failure=[record_failure], on_crashed=[record_failure])
 def ingest(
     raw_dir: str | None = None,
     out_dir: str | None = None,

@@ -9,12 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from newsetl.errors import out_dir_problem, raw_dir_problem
 from newsetl.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -60,6 +61,33 @@ def prefect_api() -> Iterator[None]:
     server.start()  # stopped at exit, after Prefect has sent the last logs to it
     with temporary_settings({PREFECT_API_URL: server.api_url}):
         yield
+
+
+def usage_error(message: str) -> NoReturn:
+    """A mistake in the command's arguments: one line saying what to change, exit 2, before anything starts."""
+    err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def settings_for(raw: Path | None, out: str | None) -> Settings:
+    """The settings (NEWSETL_* variables) with the directories given on the command line; a bad value is the
+    user's to fix, said in one line."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings.for_dirs(raw, out)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        usage_error(f"bad setting {'.'.join(map(str, first['loc'])) or ''}: {first['msg']}")
+
+
+def check_dirs(settings: Settings, raw: bool = True, raw_may_be_missing: bool = False) -> None:
+    """Refuse a raw directory that is missing or a file, and a local output directory that is a file."""
+    checked = raw and not (raw_may_be_missing and not settings.raw_dir.exists())
+    if checked and (problem := raw_dir_problem(settings.raw_dir)):
+        usage_error(problem)
+    if problem := out_dir_problem(settings.out_dir):
+        usage_error(problem)
 
 
 def run_flow(settings: Settings) -> dict[str, Any]:
@@ -115,12 +143,12 @@ def run(
     from pydantic import ValidationError
 
     try:
-        settings = Settings.for_dirs(raw, out)
+        settings = settings_for(raw, out)
         if workers or dask_address:  # an option on the command line replaces both settings
             settings = Settings(**(settings.model_dump() | {"workers": workers, "dask_address": dask_address}))
     except ValidationError as exc:
-        err.print(f"[red]bad settings:[/] {exc.errors()[0]['msg']}")
-        raise typer.Exit(2) from None
+        usage_error(f"bad settings: {exc.errors()[0]['msg']}")
+    check_dirs(settings)
     print_summary(run_flow(settings))
     console.print(f'catalog: {settings.catalog_path}  (try: newsetl sql "SELECT count(*) FROM articles")')
 
@@ -137,7 +165,8 @@ def compact(
 ) -> None:
     """Rewrite each table's small files into few large ones, checkpoint its log, vacuum files no version of the
     retention period uses, and rebuild news.duckdb. Waits for a run that is writing (same lock)."""
-    settings = Settings.for_dirs(None, out)
+    settings = settings_for(None, out)
+    check_dirs(settings, raw=False)
     if retention_hours is not None:
         settings = settings.model_copy(update={"vacuum_retention_hours": retention_hours})
     if not tables_exist(settings):
@@ -186,7 +215,7 @@ def sql(
 
     from newsetl.sandbox import RefusedQuery, check_query, open_catalog
 
-    settings = Settings.for_dirs(None, out)
+    settings = settings_for(None, out)
     catalog = settings.catalog_path
     if not catalog.is_file():
         err.print(f"[red]no catalog at {catalog}[/]: run `newsetl run` first, or pass --out DIR")
@@ -225,7 +254,7 @@ def why(
     from newsetl.sandbox import open_catalog
     from newsetl.why import SHOWN, explain, source_file_of
 
-    settings = Settings.for_dirs(raw, out)
+    settings = settings_for(raw, out)
     if not settings.catalog_path.is_file():
         err.print(f"[red]no catalog at {settings.catalog_path}[/]: run `newsetl run` first, or pass --out DIR")
         raise typer.Exit(2)
@@ -275,6 +304,14 @@ def generate(
     manifest: Annotated[Path | None, typer.Option(help="Also write what was generated as JSON here.")] = None,
 ) -> None:
     """Write a synthetic raw-dump tree (every variant and breakage of the format) for demos, tests, benchmarks."""
+    if directory.exists() and not directory.is_dir():
+        usage_error(f"{directory} is a file: pass the folder to write the dumps into (it is created if missing)")
+    if articles < 0:
+        usage_error(f"--articles {articles}: give a count of 0 or more")
+    if wave < 1:
+        usage_error(f"--wave {wave}: waves are numbered from 1")
+    if manifest is not None and not manifest.parent.is_dir():
+        usage_error(f"--manifest {manifest}: its folder {manifest.parent} does not exist")
     from newsetl.generate import generate_corpus
 
     result = generate_corpus(directory, articles, seed=seed, wave=wave)
@@ -291,7 +328,8 @@ def demo(raw: RawOpt = None, out: OutOpt = None) -> None:
 
     # The demo sites write local times: say in which zones, so copies on different sites compare by date.
     os.environ.setdefault("NEWSETL_SOURCE_TIMEZONES", json.dumps(SOURCE_TIMEZONES))
-    settings = Settings.for_dirs(raw, out)
+    settings = settings_for(raw, out)
+    check_dirs(settings, raw_may_be_missing=True)
     settings.raw_dir.mkdir(parents=True, exist_ok=True)
     if not scan_raw_dir(settings.raw_dir)[0]:
         generate_corpus(settings.raw_dir, 2000, seed=0)
@@ -323,10 +361,11 @@ def watch(
     ] = False,
 ) -> None:
     """Watch the raw directory and ingest new dumps soon after they land, one run at a time (Ctrl-C stops)."""
-    from newsetl.watch import watch_raw_dir
-
     given = {"watch_settle": settle, "watch_poll": poll}
-    settings = Settings.for_dirs(raw, out).model_copy(update={k: v for k, v in given.items() if v is not None})
+    settings = settings_for(raw, out).model_copy(update={k: v for k, v in given.items() if v is not None})
+    check_dirs(settings)
+    from newsetl.watch import watch_raw_dir  # imported after the checks: it imports Prefect
+
     raise typer.Exit(watch_raw_dir(settings, once=once))
 
 
@@ -347,11 +386,11 @@ def serve(
 
     given = {"schedule_cron": cron, "schedule_timezone": timezone}
     try:
-        base = Settings.for_dirs(raw, out)
+        base = settings_for(raw, out)
         settings = Settings(**(base.model_dump() | {k: v for k, v in given.items() if v is not None}))
     except ValidationError as exc:
-        err.print(f"[red]bad schedule:[/] {exc.errors()[0]['msg']}")
-        raise typer.Exit(2) from None
+        usage_error(f"bad schedule: {exc.errors()[0]['msg']}")
+    check_dirs(settings)
     from prefect.schedules import Cron
     from prefect.settings import get_current_settings
 

@@ -118,9 +118,11 @@ FILES = pa.schema(
     ]
 )
 
+# One row per attempt of a run: a run retried from the UI keeps the row of each attempt that failed.
 RUNS = pa.schema(
     [
         ("run_id", pa.string()),
+        ("attempt", pa.int32()),
         ("started_at", UTC_TS),
         ("finished_at", UTC_TS),
         ("status", pa.string()),

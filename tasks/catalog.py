@@ -6,6 +6,7 @@ import re
 import duckdb
 from prefect import get_run_logger, task
 
+from newsetl.errors import worth_retrying
 from newsetl.schemas import TABLES
 from newsetl.settings import Settings
 from tasks.tables import register_object_store, table_sql
@@ -42,7 +43,7 @@ def files_read(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[int, int]:
     return read, listed or read
 
 
-@task(name="build-catalog", retries=3, retry_delay_seconds=[1, 5, 20])
+@task(name="build-catalog", retries=3, retry_delay_seconds=[1, 5, 20], retry_condition_fn=worth_retrying)
 def build_catalog(settings: Settings) -> str:
     """Rebuild news.duckdb over the tables' current versions; returns its path."""
     views = write_catalog(settings)

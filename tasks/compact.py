@@ -17,6 +17,7 @@ from deltalake import DeltaTable
 from deltalake.fs import DeltaStorageHandler
 from prefect import get_run_logger, task
 
+from newsetl.errors import worth_retrying
 from newsetl.schemas import PARTITIONS, TABLES
 from newsetl.settings import Settings
 from tasks.tables import WRITER, open_table
@@ -86,7 +87,7 @@ def compact_all(settings: Settings, min_small_files: int = 2, vacuum: bool = Tru
     return done
 
 
-@task(name="compact-tables", retries=2, retry_delay_seconds=[1, 5])
+@task(name="compact-tables", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=worth_retrying)
 def compact_tables(settings: Settings, min_small_files: int, vacuum: bool) -> list[dict[str, Any]]:
     """Compact the tables with a partition of at least `min_small_files` small files; vacuum them if asked."""
     done = compact_all(settings, min_small_files, vacuum)

@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from prefect import get_run_logger, task
-from prefect.states import State
 
+from newsetl.errors import Permanent, worth_retrying
 from newsetl.reasons import Reason
 from newsetl.schemas import (
     ARTICLES,
@@ -907,12 +907,8 @@ def plan_rounds(staged_dirs: list[str], limit: int) -> list[list[str]]:
     return rounds
 
 
-class PlanOutOfMemory(RuntimeError):
+class PlanOutOfMemory(Permanent, RuntimeError):
     """The plan needed more than DuckDB's memory cap: it would fail the same way again."""
-
-
-def worth_retrying(task: object, task_run: object, state: State[Any]) -> bool:
-    return not isinstance(state.data, PlanOutOfMemory)
 
 
 @task(name="plan-publish", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=worth_retrying)

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 
+from newsetl.errors import RawDirMissing, raw_dir_problem, worth_retrying
 from newsetl.settings import Settings
 from tasks.records import DumpFile
 from tasks.tables import query
@@ -199,13 +200,13 @@ def batches_for(files: list[DumpFile], settings: Settings) -> list[list[DumpFile
     )
 
 
-@task(name="discover-files", retries=2, retry_delay_seconds=[1, 5])
+@task(name="discover-files", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=worth_retrying)
 def discover_files(settings: Settings, on_new: Callable[[], None] | None = None) -> Discovery:
     """Find dump files whose content (by SHA-256) no earlier run ingested; `on_new` is called before files that
     look new (their path, size or modification time is not known) are hashed."""
     logger = get_run_logger()
-    if not settings.raw_dir.is_dir():
-        raise FileNotFoundError(f"raw-dump directory {settings.raw_dir} does not exist: create it or pass --raw DIR")
+    if problem := raw_dir_problem(settings.raw_dir):
+        raise RawDirMissing(problem)
     outside: list[str] = []
     found, ignored = _scan(settings.raw_dir, outside)
     if outside:

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from prefect.context import TaskRunContext
 
+from newsetl.errors import worth_retrying
 from newsetl.reasons import Reason
 from newsetl.schemas import STAGED_FILES, STAGED_QUARANTINE, STAGED_RECORDS
 from newsetl.settings import Settings
@@ -202,6 +203,7 @@ def _cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     persist_result=True,
     retries=2,
     retry_delay_seconds=[2, 10],
+    retry_condition_fn=worth_retrying,
 )
 def extract_batch(batch: list[DumpFile], settings: Settings) -> str:
     """Parse and clean a batch of dumps into a staged folder; returns the folder's path."""

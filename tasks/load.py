@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 from prefect import get_run_logger, task
 
+from newsetl.errors import worth_retrying
 from newsetl.schemas import PARTITIONS, TABLES
 from newsetl.settings import Settings
 from tasks.tables import (
@@ -124,7 +125,7 @@ def pending_plans(settings: Settings) -> list[Path]:
     return plans
 
 
-@task(name="publish-plan", retries=3, retry_delay_seconds=[1, 5, 20])
+@task(name="publish-plan", retries=3, retry_delay_seconds=[1, 5, 20], retry_condition_fn=worth_retrying)
 def publish_plan(plan_dir: str, settings: Settings) -> dict[str, Any]:
     """Commit the run's plan to the tables; returns the plan's counts."""
     plan = read_plan(Path(plan_dir))
@@ -144,7 +145,7 @@ def add_counts(total: dict[str, Any], plan: dict[str, Any]) -> None:
         total[key] = dict(sorted(merged.items()))
 
 
-@task(name="recover-pending", retries=3, retry_delay_seconds=[1, 5, 20])
+@task(name="recover-pending", retries=3, retry_delay_seconds=[1, 5, 20], retry_condition_fn=worth_retrying)
 def recover_pending(settings: Settings) -> int:
     """Finish the commit of plans an interrupted run left behind; returns how many were finished."""
     finished = 0

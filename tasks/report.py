@@ -9,6 +9,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed
 
+from newsetl.errors import worth_retrying
 from newsetl.settings import Settings
 from tasks.records import DumpFile
 from tasks.tables import query, sql_literal
@@ -139,7 +140,13 @@ def quality_markdown(
     return "\n\n".join(parts) + "\n"
 
 
-@task(name="report-quality", retries=2, retry_delay_seconds=[1, 5], retry_jitter_factor=0.5)
+@task(
+    name="report-quality",
+    retries=2,
+    retry_delay_seconds=[1, 5],
+    retry_jitter_factor=0.5,
+    retry_condition_fn=worth_retrying,
+)
 def report_quality(settings: Settings, run_id: str) -> str:
     """Publish the data-quality report of this run's articles and quarantine (artifact `newsetl-data-quality`)."""
     totals = run_rows(settings, QUALITY_SQL, run_id)[0]

@@ -12,9 +12,10 @@ from deltalake import DeltaTable, write_deltalake
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
+from newsetl.errors import worth_retrying
 from newsetl.schemas import RUNS
 from newsetl.settings import Settings
-from tasks.tables import WRITER, ensure_tables, open_table, sql_literal
+from tasks.tables import WRITER, ensure_tables, open_table, query, sql_literal
 
 
 class RunLocked(RuntimeError):
@@ -45,31 +46,48 @@ def run_lock(settings: Settings) -> Iterator[None]:
 
 
 def write_run(settings: Settings, row: dict[str, Any]) -> None:
-    """Insert or replace the run's row (a retry of the same flow run keeps one row)."""
+    """Insert or replace the row of the run's attempt (a task retried within an attempt keeps one row)."""
     data = pa.Table.from_pylist([{**{f.name: None for f in RUNS}, **row}], schema=RUNS)
     write_deltalake(
         open_table(settings, "runs"),
         data,
         mode="overwrite",
-        predicate=f"run_id = {sql_literal(row['run_id'])}",
+        predicate=f"run_id = {sql_literal(row['run_id'])} AND coalesce(attempt, 1) = {int(row['attempt'])}",
         writer_properties=WRITER,
     )
 
 
+def attempts_of(settings: Settings, run_id: str) -> int:
+    """How many attempts of the run `runs` records (0 for a new run)."""
+    rows = query(settings, f"SELECT max(coalesce(attempt, 1)) AS n FROM {{runs}} WHERE run_id = {sql_literal(run_id)}")
+    return int(rows.column("n")[0].as_py() or 0)
+
+
 def record_failure(flow: Any, flow_run: Any, state: Any) -> None:
-    """Flow hook: a run that failed says so in `runs` (the next run would otherwise call it interrupted)."""
+    """Flow hook (failed or crashed): the run's attempt says so in `runs`, and the catalog is rebuilt so that
+    an analyst sees it at once (the next run would otherwise call it interrupted, and only then)."""
+    from tasks.catalog import write_catalog
+
     settings = Settings.for_dirs(flow_run.parameters.get("raw_dir"), flow_run.parameters.get("out_dir"))
     if not DeltaTable.is_deltatable(settings.table_uri("runs")):
         return  # failed before it could record anything
     table = open_table(settings, "runs")
     finished = datetime.now(UTC).isoformat()
+    status = "crashed" if state.is_crashed() else "failed"
     table.update(
         predicate=f"run_id = {sql_literal(str(flow_run.id))} AND status = 'running'",
-        updates={"status": "'failed'", "finished_at": f"'{finished}'::timestamp"},
+        updates={"status": f"'{status}'", "finished_at": f"'{finished}'::timestamp"},
     )
+    write_catalog(settings)
 
 
-@task(name="start-run", retries=3, retry_delay_seconds=[1, 5, 20], retry_jitter_factor=0.5)
+@task(
+    name="start-run",
+    retries=3,
+    retry_delay_seconds=[1, 5, 20],
+    retry_jitter_factor=0.5,
+    retry_condition_fn=worth_retrying,
+)
 def start_run(settings: Settings, run_id: str) -> datetime:
     """Create missing tables, mark runs that died without finishing, and record this one as running."""
     ensure_tables(settings)
@@ -77,17 +95,25 @@ def start_run(settings: Settings, run_id: str) -> datetime:
     # Under the lock no other run is alive, so a row still 'running' belongs to a killed process.
     runs.update(predicate="status = 'running'", updates={"status": "'interrupted'"})
     started = datetime.now(UTC)
-    write_run(settings, {"run_id": run_id, "started_at": started, "status": "running"})
+    write_run(settings, {"run_id": run_id, "attempt": attempts_of(settings, run_id) + 1, "started_at": started,
+                         "status": "running"})  # fmt: skip
     get_run_logger().info("run %s started on %s", run_id, settings.out_dir)
     return started
 
 
-@task(name="finish-run", retries=3, retry_delay_seconds=[1, 5, 20], retry_jitter_factor=0.5)
+@task(
+    name="finish-run",
+    retries=3,
+    retry_delay_seconds=[1, 5, 20],
+    retry_jitter_factor=0.5,
+    retry_condition_fn=worth_retrying,
+)
 def finish_run(settings: Settings, run_id: str, started: datetime, counts: dict[str, int]) -> dict[str, Any]:
     """Record the run's counts and status in `runs`; returns the run id and its counts."""
     finished = datetime.now(UTC)
     row = {
         "run_id": run_id,
+        "attempt": attempts_of(settings, run_id),
         "started_at": started,
         "finished_at": finished,
         "status": "completed",

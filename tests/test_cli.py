@@ -2,7 +2,10 @@
 
 import asyncio
 import json
+import os
 import struct
+import subprocess
+import time
 from pathlib import Path
 from uuid import UUID
 
@@ -11,9 +14,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from newsetl.settings import Settings
-from tasks.tables import query
-from tests.conftest import catalog_rows, run_newsetl, sample_tree_in
+from tests.conftest import NEWSETL, catalog_rows, run_newsetl, sample_tree_in
 
 pytestmark = pytest.mark.slow
 
@@ -90,15 +91,61 @@ def test_sql_without_a_catalog_says_what_to_do(prefect_server: dict[str, str], t
     assert "newsetl run" in done.stderr
 
 
-def test_run_with_a_missing_raw_dir_fails_with_a_message(prefect_server: dict[str, str], tmp_path: Path) -> None:
-    done = run_newsetl(
-        prefect_server, "run", "--raw", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), check=False
-    )
-    assert done.returncode == 1
-    assert "does not exist" in done.stderr and "--raw" in done.stderr
-    # The run that failed says so in `runs` (read from the Delta table: the catalog is only built on success).
-    statuses = query(Settings(out_dir=tmp_path / "o"), "SELECT status, finished_at IS NOT NULL AS done FROM {runs}")
-    assert statuses.to_pylist() == [{"status": "failed", "done": True}]
+MISTAKES = {
+    "run --raw MISSING": "the raw-dump directory {tmp}/missing does not exist: create it, or pass --raw DIR",
+    "run --raw FILE": "the raw-dump directory {tmp}/file.txt is a file, not a folder",
+    "run --raw {tmp} --out FILE": "the output directory {tmp}/file.txt is a file, not a folder",
+    "watch --raw MISSING": "the raw-dump directory {tmp}/missing does not exist",
+    "compact --out FILE": "the output directory {tmp}/file.txt is a file",
+    "generate FILE": "{tmp}/file.txt is a file: pass the folder to write the dumps into",
+    "generate {tmp}/g --articles -5": "--articles -5: give a count of 0 or more",
+    "generate {tmp}/g --wave 0": "--wave 0: waves are numbered from 1",
+}
+
+
+@pytest.mark.parametrize("command", list(MISTAKES))
+def test_a_mistake_is_one_line_and_exit_2_before_anything_starts(command: str, tmp_path: Path) -> None:
+    (tmp_path / "file.txt").write_text("not a folder")
+    words = command.replace("MISSING", "{tmp}/missing").replace("FILE", "{tmp}/file.txt").format(tmp=tmp_path)
+    started = time.monotonic()
+    done = subprocess.run([*NEWSETL, *words.split()], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    took = time.monotonic() - started
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [done.stderr.strip()] and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: " + MISTAKES[command].format(tmp=tmp_path))
+    assert took < 2.0  # no Prefect server, no worker: the check comes first
+    assert not (tmp_path / "g").exists()
+
+
+def test_a_bad_setting_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = os.environ | {"NEWSETL_NEAR_THRESHOLD": "5"}
+    done = subprocess.run([*NEWSETL, "run"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert done.returncode == 2 and done.stderr.startswith("error: bad setting near_threshold: ")
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_a_failed_run_is_in_the_catalog_at_once_and_an_unfixable_error_is_not_retried(
+    prefect_server: dict[str, str], tmp_path: Path
+) -> None:
+    """The raw directory vanishes after the command's checks (here: the flow is called with a missing one)."""
+    from flows.ingest import ingest
+
+    out = tmp_path / "o"
+    with temporary_settings({PREFECT_API_URL: prefect_server["PREFECT_API_URL"]}):
+        state = ingest(raw_dir=str(tmp_path / "gone"), out_dir=str(out), return_state=True)
+        assert state.is_failed()
+        assert "does not exist: create it, or pass --raw DIR" in str(state.result(raise_on_failure=False))
+        flow_run_id = state.state_details.flow_run_id
+
+        async def discoveries() -> list[int]:
+            async with get_client() as client:
+                runs = await client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+                )
+            return [r.run_count for r in runs if r.name.startswith("discover-files")]
+
+        assert asyncio.run(discoveries()) == [1]  # a retry cannot create the directory
+    assert catalog_rows(out, "SELECT run_id, attempt, status FROM runs") == [(str(flow_run_id), 1, "failed")]
 
 
 def test_a_plan_beyond_duckdbs_memory_cap_says_which_setting_to_raise(

@@ -24,7 +24,7 @@ from newsetl.generate import generate_corpus
 from newsetl.settings import Settings
 from tasks.discover import DumpFile, batches_for, scan_raw_dir, sha256_of, source_of
 from tasks.extract import batch_key
-from tests.conftest import NEWSETL, ROOT, run_newsetl, table_snapshot
+from tests.conftest import NEWSETL, ROOT, catalog_rows, run_newsetl, table_snapshot
 
 PREFECT = [sys.executable, "-m", "prefect"]
 # Several extract batches, and no entity model (the slowest step, beside the point here): the test stays short.
@@ -181,6 +181,9 @@ def test_a_failed_run_retried_like_the_ui_redoes_only_its_failed_batch(
     assert "FileExistsError" in message and blocker.name in message, message
     assert batches[broken][0].source_file in message, message
     assert extract_states(first, started) == Counter({"Completed": len(batches) - 1, "Failed": 1})
+    # The analyst sees the failure at once in news.duckdb, not only after the next successful run.
+    attempts = "SELECT attempt, status, finished_at IS NOT NULL FROM runs ORDER BY attempt"
+    assert catalog_rows(out, attempts) == [(1, "failed", True)]
 
     blocker.unlink()  # the engineer fixes the cause ...
     retried_at = time.time()
@@ -194,6 +197,9 @@ def test_a_failed_run_retried_like_the_ui_redoes_only_its_failed_batch(
     assert done.state_name == "Completed", worker.read_text()[-3000:]
     # The batches that had finished come back from their persisted results; only the failed one runs again.
     assert seen == Counter({"Cached": len(batches) - 1, "Completed": 1})
+    # Both attempts of the one flow run are on record.
+    assert catalog_rows(out, attempts) == [(1, "failed", True), (2, "completed", True)]
+    assert {r[0] for r in catalog_rows(out, "SELECT run_id FROM runs")} == {str(flow_run_id)}
 
     artifacts = api.artifacts(flow_run_id)
     assert {"newsetl-run-summary", "newsetl-progress", "newsetl-data-quality"} <= set(artifacts)
