@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from newsetl.devserver import prefect_server  # noqa: E402
 from newsetl.generate import SOURCE_TIMEZONES, Manifest, RecordEntry, _plan, generate_corpus  # noqa: E402
-from tasks.near import band_keys_of, microseconds  # noqa: E402
+from newsetl.near import band_keys_of, microseconds  # noqa: E402
 
 KINDS = ("exact", "near", "revision")
 Record = tuple[str, int]  # (source_file, record_no)

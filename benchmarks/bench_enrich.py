@@ -1,4 +1,4 @@
-"""Benchmark enrichment: articles per second of each step of tasks/enrich.py, in one process.
+"""Benchmark enrichment: articles per second of each step of newsetl/enrich.py, in one process.
 
     .venv/bin/python benchmarks/bench_enrich.py [--articles 2000] [--seed 0] [--full-sample 200]
 
@@ -21,10 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 import spacy  # noqa: E402
 
-from newsetl.generate import generate_corpus  # noqa: E402
-from tasks.clean import clean_record  # noqa: E402
-from tasks.discover import scan_raw_dir  # noqa: E402
-from tasks.enrich import (  # noqa: E402
+from newsetl.clean import clean_record  # noqa: E402
+from newsetl.enrich import (  # noqa: E402
     NER_BATCH_SIZE,
     NER_CHARS,
     _identifier,
@@ -35,16 +33,18 @@ from tasks.enrich import (  # noqa: E402
     language,
     ner_text,
 )
+from newsetl.generate import generate_corpus  # noqa: E402
+from newsetl.near import tokens_and_joins  # noqa: E402
+from newsetl.parse import read_dump  # noqa: E402
+from newsetl.records import CleanRecord, RawRecord  # noqa: E402
+from tasks.discover import scan_raw_dir  # noqa: E402
 from tasks.extract import DESCRIBE_ROWS  # noqa: E402
-from tasks.near import tokens_and_joins  # noqa: E402
-from tasks.parse import read_dump  # noqa: E402
-from tasks.records import CleanRecord, RawRecord  # noqa: E402
 
 Article = tuple[str, str]
 
 
 def load_corpus(root: Path, articles: int, seed: int) -> list[Article]:
-    """(title, body) of every record the pipeline would publish, bodies joined as tasks/article.py joins them."""
+    """(title, body) of every record the pipeline would publish, bodies joined as newsetl/article.py joins them."""
     generate_corpus(root, articles, seed)
     dumps, _ = scan_raw_dir(root)
     corpus: list[Article] = []

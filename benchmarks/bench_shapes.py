@@ -60,7 +60,7 @@ def records_of(corpus: Path) -> Iterator[tuple[str, str]]:
 def endless_records(corpus: Path) -> Iterator[tuple[str, str]]:
     """records_of(corpus) round and round; from the second round on, each record is made a new article: a new
     title, no story code, and every fourth word of its body marked with the round's number, so that no five
-    words in a row (a near-duplicate shingle, see tasks/near.py) are those of another round."""
+    words in a row (a near-duplicate shingle, see newsetl/near.py) are those of another round."""
     round_no = 1
     while True:
         for source, record in records_of(corpus):

@@ -1,4 +1,4 @@
-"""Imported once by the server the extract workers are forked from (see newsetl.worker_server), after Prefect and
+"""Imported once by the server the extract workers are forked from (see newsetl.runtime), after Prefect and
 the flow: what each worker would otherwise do before its first batch is done there, once.
 
 That is Prefect's scan of the installed packages for its collections (it imports prefect-dask and Dask: 0.3 to

@@ -92,12 +92,13 @@ def check_dirs(settings: Settings, raw: bool = True, raw_may_be_missing: bool = 
 
 def run_flow(settings: Settings) -> dict[str, Any]:
     """Run the Prefect flow; exit non-zero with an actionable message when the run fails."""
-    from newsetl.worker_server import start_worker_server, stop_worker_server  # no Prefect there
+    from flows import WORKER_MODULES
+    from newsetl.runtime import start_worker_server, stop_worker_server  # no Prefect there
 
     if not settings.on_dask:
         # The extract workers' server imports Prefect and the flow while this process does the same (a second or
         # two): ready once discovery has found the new files, where one started then would keep the workers waiting.
-        start_worker_server()
+        start_worker_server(WORKER_MODULES)
     from flows.ingest import ingest  # imported late: Prefect takes a second to import
 
     try:
@@ -348,25 +349,30 @@ def main() -> None:
 @app.command()
 def watch(
     raw: RawOpt = None,
-    out: OutOpt = None,
     settle: Annotated[
         float | None,
-        typer.Option(min=0.01, help="Seconds without a new or growing dump before a run (NEWSETL_WATCH_SETTLE, 2)."),
+        typer.Option(min=0.01, help="Seconds without a new or growing dump before an event (NEWSETL_WATCH_SETTLE, 2)."),
     ] = None,
     poll: Annotated[
         float | None, typer.Option(min=0.01, help="Seconds between scans of the raw tree (NEWSETL_WATCH_POLL, 1).")
     ] = None,
-    once: Annotated[
-        bool, typer.Option("--once", help="Run once if the raw tree holds any dump (once it is quiet), then exit.")
-    ] = False,
 ) -> None:
-    """Watch the raw directory and ingest new dumps soon after they land, one run at a time (Ctrl-C stops)."""
+    """Watch the raw directory; once new dumps stop changing, send the event whose trigger (prefect.yaml) starts a
+    run of newsetl-ingest/nightly (Ctrl-C stops). Needs a Prefect server: PREFECT_API_URL."""
     given = {"watch_settle": settle, "watch_poll": poll}
-    settings = settings_for(raw, out).model_copy(update={k: v for k, v in given.items() if v is not None})
+    settings = settings_for(raw, None).model_copy(update={k: v for k, v in given.items() if v is not None})
     check_dirs(settings)
-    from newsetl.watch import watch_raw_dir  # imported after the checks: it imports Prefect
+    from prefect.settings import get_current_settings  # imported after the checks: it is slow to import
 
-    raise typer.Exit(watch_raw_dir(settings, once=once))
+    if not get_current_settings().api.url:
+        # Events to Prefect's temporary server would die with this process, and no worker would see their runs.
+        usage_error(
+            "newsetl watch sends its events to a Prefect server: start one with `prefect server start` and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
+    from newsetl.watch import watch_raw_dir
+
+    raise typer.Exit(watch_raw_dir(settings))
 
 
 @app.command()

@@ -53,7 +53,7 @@ def table_folders(settings: Settings) -> list[str]:
 
 def open_catalog(settings: Settings, unsafe: bool = False) -> duckdb.DuckDBPyConnection:
     """The catalog opened read-only; sandboxed unless `unsafe`."""
-    from tasks.tables import register_object_store
+    from newsetl.tables import register_object_store
 
     config: dict[str, str | bool | int | float | list[str]] = (
         {} if unsafe else {"autoload_known_extensions": False, "autoinstall_known_extensions": False}

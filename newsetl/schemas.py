@@ -42,7 +42,7 @@ CAPTIONS = pa.schema(
     ]
 )
 
-# Named entities of an article, one row per distinct name (see tasks/enrich.py for how names are merged).
+# Named entities of an article, one row per distinct name (see newsetl/enrich.py for how names are merged).
 ENTITIES = pa.schema(
     [
         ("article_id", pa.string()),
@@ -63,7 +63,7 @@ KEYWORDS = pa.schema(
     ]
 )
 
-# The LSH index of published articles (tasks/near.py): one row per (band key, article). A new record's band
+# The LSH index of published articles (newsetl/near.py): one row per (band key, article). A new record's band
 # keys are joined with it to find earlier articles it may copy; year and month locate the candidate's text.
 NEAR_INDEX = pa.schema(
     [
@@ -75,7 +75,7 @@ NEAR_INDEX = pa.schema(
     ]
 )
 
-# The MinHash signature of every published article (100 little-endian uint32, tasks/near.py): the plan estimates
+# The MinHash signature of every published article (100 little-endian uint32, newsetl/near.py): the plan estimates
 # the similarity of a new record and a published candidate from them, and reads the texts of likely pairs only.
 NEAR_SIGNATURES = pa.schema([("article_id", pa.string()), ("minhash", pa.binary()), ("run_id", pa.string())])
 
@@ -138,7 +138,7 @@ RUNS = pa.schema(
     ]
 )
 
-# Learned page furniture (tasks/furniture.py): a paragraph template, the side of the body it recurs at, and in
+# Learned page furniture (newsetl/furniture.py): a paragraph template, the side of the body it recurs at, and in
 # how many distinct stories of the source a run saw it there (a row per source, side, template and run).
 FURNITURE = pa.schema([("source", pa.string()), ("line", pa.string()), ("articles", pa.int64()), ("side", pa.string())])
 
@@ -161,7 +161,7 @@ PARTITIONS: dict[str, list[str]] = {"articles": ARTICLES_PARTITIONS}
 # A record finished in its extract batch: the article columns but its id and run, its captions, entities and
 # keywords, its LSH band keys and MinHash signature (100 little-endian uint32: the plan estimates a candidate
 # pair's similarity from them before reading texts), and the templates of the paragraphs at its head and its tail,
-# from which furniture is learned (tasks/furniture.py).
+# from which furniture is learned (newsetl/furniture.py).
 STAGED_ENTITY = pa.struct([("entity", pa.string()), ("label", pa.string()), ("mentions", pa.int32())])
 STAGED_KEYWORD = pa.struct([("keyword", pa.string()), ("score", pa.float64())])
 STAGED_RECORDS = pa.schema(

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     # sentence of its writers ("The statement did not say when ...") recurs in a few stories in a hundred.
     furniture_min_share: float = Field(default=0.1, gt=0, le=1)
     # A record whose word 5-gram Jaccard similarity to an article reaches this is a `near` duplicate of it.
-    # The LSH banding (tasks/near.py) finds pairs at 0.7 or more with at least 97 % probability.
+    # The LSH banding (newsetl/near.py) finds pairs at 0.7 or more with at least 97 % probability.
     near_threshold: float = Field(default=0.8, ge=0.7, le=1)
     # Extract named entities (the slowest step: about 20 articles per second per core); off skips the model.
     entities: bool = True
@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = "384MB"
     # Compaction (`newsetl compact`, and a run when files pile up) writes files of about this size: large enough
     # that a month of articles is a few files, small enough that replacing a few articles stays cheap: a file
-    # holding a replaced article (a revision, an earlier copy) is rewritten whole (see tasks/tables.py).
+    # holding a replaced article (a revision, an earlier copy) is rewritten whole (see newsetl/tables.py).
     compact_target_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024)
     # A run compacts a table once one of its partitions holds this many files below the target size: each
     # run adds about one file per extract batch and partition, and compacting every run would rewrite the
@@ -167,7 +167,7 @@ class Settings(BaseSettings):
     @property
     def on_dask(self) -> bool:
         """The extract batches run on Dask (the cluster at `dask_address`, or a local one of `workers`), not on the
-        default pool of worker processes forked from newsetl.worker_server."""
+        default pool of worker processes forked from newsetl.runtime."""
         return bool(self.dask_address or self.workers)
 
     @property

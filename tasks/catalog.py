@@ -9,7 +9,7 @@ from prefect import get_run_logger, task
 from newsetl.errors import worth_retrying
 from newsetl.schemas import TABLES
 from newsetl.settings import Settings
-from tasks.tables import register_object_store, table_sql
+from newsetl.tables import register_object_store, table_sql
 
 # Any DuckDB from 1.1 on (CLI, Python, DBeaver) must open the file, so it is written in 1.1's storage format.
 STORAGE_VERSION = "v1.1.0"

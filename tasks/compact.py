@@ -20,7 +20,7 @@ from prefect import get_run_logger, task
 from newsetl.errors import worth_retrying
 from newsetl.schemas import PARTITIONS, TABLES
 from newsetl.settings import Settings
-from tasks.tables import WRITER, open_table
+from newsetl.tables import WRITER, open_table
 
 
 @dataclass

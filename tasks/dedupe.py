@@ -29,8 +29,20 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 
+from newsetl.article import article_text, strip_learned
+from newsetl.enrich import LANGUAGE_SURE
 from newsetl.errors import Permanent, worth_retrying
+from newsetl.furniture import HEAD, TAIL, Learned, counts_table, learned_templates
+from newsetl.near import (
+    ESTIMATE_MARGIN,
+    PERMUTATIONS,
+    estimated_similarity,
+    near_in_block,
+    shingles,
+    signature,
+)
 from newsetl.reasons import Reason
+from newsetl.runtime import FORKSERVER, release_memory, start_worker_server
 from newsetl.schemas import (
     ARTICLES,
     CAPTIONS,
@@ -48,19 +60,7 @@ from newsetl.schemas import (
     STAGED_RECORDS,
 )
 from newsetl.settings import Settings
-from newsetl.worker_server import FORKSERVER, start_worker_server
-from tasks.article import article_text, strip_learned
-from tasks.enrich import LANGUAGE_SURE
-from tasks.furniture import HEAD, TAIL, Learned, counts_table, learned_templates
-from tasks.near import (
-    ESTIMATE_MARGIN,
-    PERMUTATIONS,
-    estimated_similarity,
-    near_in_block,
-    shingles,
-    signature,
-)
-from tasks.tables import (
+from newsetl.tables import (
     chunk_groups,
     committed_seq,
     connect,
@@ -495,7 +495,7 @@ VERIFY_BLOCK = 1000
 # From this many blocks on, a helper process checks blocks too (starting one takes it 0.2 s or more).
 VERIFY_HELPER_BLOCKS = 4
 # The helper is forked from the server the extract workers came from, which has imported the near-duplicate code
-# (see newsetl.worker_server), so it is ready at once; it holds up to HELPER_QUEUE blocks, so it never waits for this
+# (see newsetl.runtime), so it is ready at once; it holds up to HELPER_QUEUE blocks, so it never waits for this
 # process. At 100,000 records it checked 10,000 of 20,000 texts; a fresh interpreter holding one block, 5,000.
 # (Not a fork of this process, whose DuckDB threads may hold locks; "spawn" where there is no fork server.)
 HELPER_QUEUE = 2
@@ -659,9 +659,7 @@ def finish_batches(
         records, groups, first_pos, path = chunk
         final, rejected = finish_batch(pq.ParquetFile(records).read_row_groups(groups), first_pos, learned, prevailing)
         pq.write_table(final, path, compression="zstd")
-        # Arrow's allocator keeps the pages of the chunks read and written (+200 MB over 25,000 records);
-        # the decisions' DuckDB needs them.
-        pa.default_memory_pool().release_unused()
+        release_memory()
         return rejected
 
     with ThreadPoolExecutor(PUBLISH_THREADS) as pool:
@@ -721,9 +719,7 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     pq.write_table(closing if closing is not None else counts_table({}), part_path(tmp, "furniture", 0))
     for f in finals:
         f.unlink()
-    # What Arrow's allocator keeps of the plan's reads and writes (about 250 MB of a 100,000-record round) is
-    # given back to the system, not carried into the commit.
-    pa.default_memory_pool().release_unused()
+    release_memory()
     reasons = Counter(quarantined.column("reason").to_pylist())
     by_kind = {k: counts[k] for k in ("exact", "revision", "near") if counts.get(k)}
     summary = {

@@ -13,9 +13,10 @@ import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 
 from newsetl.errors import RawDirMissing, raw_dir_problem, worth_retrying
+from newsetl.records import DumpFile
+from newsetl.runtime import release_memory
 from newsetl.settings import Settings
-from tasks.records import DumpFile
-from tasks.tables import query
+from newsetl.tables import query
 
 DUMP_SUFFIXES = (".txt", ".txt.gz")
 # Names scrapers give to files they are still writing; they become dumps once renamed into place.
@@ -228,7 +229,5 @@ def discover_files(settings: Settings, on_new: Callable[[], None] | None = None)
         seen_now.add(digest)
         new.append(DumpFile(f"{root}/{f.rel}", f.rel, source_of(f.rel), digest, f.size))
     logger.info("discovered %d new dump files, %d unchanged, %d ignored", len(new), unchanged, ignored)
-    # Arrow's allocator keeps what reading the hash cache and `files` took (50 MB at 70,000 files), while the
-    # extract workers start beside this process.
-    pa.default_memory_pool().release_unused()
+    release_memory()
     return Discovery(new, unchanged, ignored)

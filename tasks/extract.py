@@ -1,11 +1,9 @@
 """Extract: read every dump of a batch, parse and clean its records, and stage them as Parquet work files."""
 
-import gc
 import hashlib
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +13,17 @@ import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from prefect.context import TaskRunContext
 
+from newsetl.article import article_row
+from newsetl.clean import DEFAULT_FURNITURE, clean_record
+from newsetl.enrich import add_entities, describe, token_hashes, word_codes
 from newsetl.errors import worth_retrying
+from newsetl.near import band_keys, shingles_of_hashes, signature, tokens_and_joins
+from newsetl.parse import read_dump
 from newsetl.reasons import Reason
+from newsetl.records import CleanRecord, DumpFile, Rejected
+from newsetl.runtime import old_objects_left_alone, release_memory
 from newsetl.schemas import STAGED_FILES, STAGED_QUARANTINE, STAGED_RECORDS
 from newsetl.settings import Settings
-from tasks.article import article_row
-from tasks.clean import DEFAULT_FURNITURE, clean_record
-from tasks.enrich import add_entities, describe, token_hashes, word_codes
-from tasks.near import band_keys, shingles_of_hashes, signature, tokens_and_joins
-from tasks.parse import read_dump
-from tasks.records import CleanRecord, DumpFile, Rejected
 
 # Bump when parsing or cleaning changes what a batch stages, so cached batches are not reused.
 EXTRACT_VERSION = "7"
@@ -113,36 +112,14 @@ class _Staged:
                 self.finish(self.rows)
             self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
             self.rows = []
-            # Arrow's allocator keeps freed pages for reuse, a few MB per flush that add up to tens over a batch.
-            pa.default_memory_pool().release_unused()
+            release_memory()
 
     def close(self) -> None:
         self.flush()
         self.writer.close()
 
 
-# Objects allocated before Python's cyclic collector looks at the youngest ones while a batch is staged (default 700).
-YOUNG_OBJECTS = 50_000
-
-
-@contextmanager
-def _old_objects_left_alone() -> Iterator[None]:
-    """Python's cyclic collector, kept off the objects that were there before (the imports of Prefect and the flow,
-    the language model, the vocabulary: hundreds of thousands, all long-lived) and run less often. Every
-    collection of the oldest generation walked them all; extraction took 5 to 10 % less CPU an article (in turns,
-    an eighth of the 100,000-article corpus). The articles' own objects are freed by their reference counts, as
-    before, and any cycle among them is still collected."""
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(YOUNG_OBJECTS, *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
-
-
-@_old_objects_left_alone()
+@old_objects_left_alone()
 def stage_batch(batch: list[DumpFile], settings: Settings, target: Path) -> Counter[str]:
     """Write records.parquet, quarantine.parquet and files.parquet of a batch into `target`, atomically."""
     counts: Counter[str] = Counter()

@@ -17,9 +17,10 @@ import pyarrow as pa
 from prefect import get_run_logger, task
 
 from newsetl.errors import worth_retrying
+from newsetl.runtime import release_memory
 from newsetl.schemas import PARTITIONS, TABLES
 from newsetl.settings import Settings
-from tasks.tables import (
+from newsetl.tables import (
     PARTS,
     commit,
     committed_seq,
@@ -91,7 +92,7 @@ def apply_plan(plan_dir: Path, settings: Settings) -> list[str]:
         committed = dict(zip(tables, pool.map(apply, tables), strict=True))
     committed[last] = apply(last)
     discard_plan(plan_dir, settings)
-    pa.default_memory_pool().release_unused()  # as after the plan (see build_plan)
+    release_memory()
     return [name for name in COMMIT_ORDER if committed[name]]
 
 

@@ -10,9 +10,9 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.futures import PrefectFuture, as_completed
 
 from newsetl.errors import worth_retrying
+from newsetl.records import DumpFile
 from newsetl.settings import Settings
-from tasks.records import DumpFile
-from tasks.tables import query, sql_literal
+from newsetl.tables import query, sql_literal
 
 # Share of the progress bar each stage ends at: extraction is most of a run's time.
 DISCOVERED, EXTRACTED, PUBLISHED = 10.0, 80.0, 95.0

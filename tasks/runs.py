@@ -15,7 +15,7 @@ from prefect.artifacts import create_table_artifact
 from newsetl.errors import worth_retrying
 from newsetl.schemas import RUNS
 from newsetl.settings import Settings
-from tasks.tables import WRITER, ensure_tables, open_table, query, sql_literal
+from newsetl.tables import WRITER, ensure_tables, open_table, query, sql_literal
 
 
 class RunLocked(RuntimeError):

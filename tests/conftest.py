@@ -11,11 +11,11 @@ import pytest
 
 from newsetl.devserver import prefect_server as prefect_server_at
 from newsetl.settings import Settings
+from newsetl.tables import ensure_tables
 from tasks.dedupe import build_plan
 from tasks.discover import DumpFile, sha256_of, source_of
 from tasks.extract import batch_key, stage_batch
 from tasks.load import apply_plan
-from tasks.tables import ensure_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -6,9 +6,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
+from newsetl.article import article_row, content_hash, strip_learned, to_utc
+from newsetl.records import CleanRecord
 from newsetl.settings import Settings
-from tasks.article import article_row, content_hash, strip_learned, to_utc
-from tasks.records import CleanRecord
 
 RECORD = CleanRecord(
     record_no=3,

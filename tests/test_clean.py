@@ -1,4 +1,4 @@
-"""Tests of tasks.clean: text repair, date lines, captions, furniture and the records it rejects."""
+"""Tests of newsetl.clean: text repair, date lines, captions, furniture and the records it rejects."""
 
 from datetime import datetime
 
@@ -6,10 +6,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from newsetl.clean import DEFAULT_FURNITURE, clean_record, clean_text, parse_date_line
 from newsetl.generate import mojibake
 from newsetl.reasons import Reason
-from tasks.clean import DEFAULT_FURNITURE, clean_record, clean_text, parse_date_line
-from tasks.records import CleanRecord, RawRecord, Rejected
+from newsetl.records import CleanRecord, RawRecord, Rejected
 
 DATE = "Saturday 10 September 2016 - 05:28"
 CAPTION = "Turkey\u2019s President (L) listens to Russia\u2019s President (C) in Hangzhou."
@@ -214,7 +214,7 @@ def test_a_caption_in_two_typographies_is_one_caption_spelled_as_first_seen() ->
 
 
 def test_titles_differing_only_in_typography_hash_alike() -> None:
-    from tasks.article import content_hash
+    from newsetl.article import content_hash
 
     assert content_hash("Putin’s “plan” – again", "Body.") == content_hash('Putin\'s "plan" - again', "Body.")
     assert content_hash("Putin’s plan", "Body.") != content_hash("Putin’s plan", "Other body.")

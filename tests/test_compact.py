@@ -12,13 +12,7 @@ import pytest
 from newsetl.generate import generate_corpus
 from newsetl.schemas import TABLES
 from newsetl.settings import Settings
-from tasks.catalog import files_read, write_catalog
-from tasks.compact import compact_all
-from tasks.dedupe import build_plan, next_seq
-from tasks.discover import DumpFile, make_batches, scan_raw_dir, sha256_of, source_of
-from tasks.extract import batch_key, stage_batch
-from tasks.load import apply_plan
-from tasks.tables import (
+from newsetl.tables import (
     ROW_GROUP_ROWS,
     WRITER,
     commit,
@@ -28,6 +22,12 @@ from tasks.tables import (
     open_table,
     query,
 )
+from tasks.catalog import files_read, write_catalog
+from tasks.compact import compact_all
+from tasks.dedupe import build_plan, next_seq
+from tasks.discover import DumpFile, make_batches, scan_raw_dir, sha256_of, source_of
+from tasks.extract import batch_key, stage_batch
+from tasks.load import apply_plan
 from tests.conftest import catalog_rows, run_newsetl, table_snapshot
 
 

@@ -11,7 +11,7 @@ from flows.runners import task_runner_for
 from newsetl.devserver import free_port
 from newsetl.generate import generate_corpus
 from newsetl.settings import Settings
-from tasks.tables import query
+from newsetl.tables import query
 from tests.conftest import NEWSETL, ROOT, run_newsetl, table_snapshot
 
 

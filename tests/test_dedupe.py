@@ -6,7 +6,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from tasks.article import content_hash
+from newsetl.article import content_hash
 from tasks.dedupe import ARTICLE_ID_SQL, DECIDE_SQL, OUTCOME_SQL, find_pairs
 
 RUN = pa.schema(

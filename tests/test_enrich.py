@@ -12,10 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from spacy.language import Language
 
-import tasks.enrich
-from newsetl.generate import _COMPANIES, _COUNTRIES, _WIRE_MONTHS
-from tasks.clean import clean_record
-from tasks.enrich import (
+import newsetl.enrich
+from newsetl.clean import clean_record
+from newsetl.enrich import (
     BIGRAM_WEIGHT,
     LANGUAGE_CHARS,
     LANGUAGE_SURE,
@@ -38,9 +37,10 @@ from tasks.enrich import (
     token_hashes,
     word_codes,
 )
-from tasks.near import Words, shingles_of_hashes, shingles_of_tokens, tokens, tokens_and_joins
-from tasks.parse import read_dump
-from tasks.records import CleanRecord, RawRecord
+from newsetl.generate import _COMPANIES, _COUNTRIES, _WIRE_MONTHS
+from newsetl.near import Words, shingles_of_hashes, shingles_of_tokens, tokens, tokens_and_joins
+from newsetl.parse import read_dump
+from newsetl.records import CleanRecord, RawRecord
 
 FIXTURE = Path(__file__).parent / "fixtures" / "000_8c12f4ce0dba6983.txt"
 
@@ -311,7 +311,7 @@ def test_keywords_read_the_first_keyword_words_of_a_text(monkeypatch: pytest.Mon
     articles = [("Harbour turbine", long_body), ("Wind power", "wind power grows " * 3), ("", "harbour")]
     titles, bodies = [tokens_and_joins(t) for t, _ in articles], [tokens_and_joins(b) for _, b in articles]
     codes = codes_of(titles, bodies)  # of every word: the caller's shingles need them all
-    monkeypatch.setattr(tasks.enrich, "KEYWORD_WORDS", 6)
+    monkeypatch.setattr(newsetl.enrich, "KEYWORD_WORDS", 6)
     expected = [plain_keywords(" ".join(t[0][:6]), " ".join(b[0][:6])) for t, b in zip(titles, bodies, strict=True)]
     assert expected[0][0][0] == "turbine"
     assert keywords_batch(titles, bodies) == expected
@@ -321,7 +321,7 @@ def test_keywords_read_the_first_keyword_words_of_a_text(monkeypatch: pytest.Mon
 def test_word_codes_give_the_shingles_of_the_words(sample: tuple[str, str]) -> None:
     texts = [tokens(sample[1]), tokens(WIRE_BODY), tokens("Too short"), []]
     codes = word_codes(texts, sum(map(len, texts)))
-    tasks.enrich._VOCABULARY.forget()  # term ids start again; token hashes do not change
+    newsetl.enrich._VOCABULARY.forget()  # term ids start again; token hashes do not change
     again = word_codes(texts, codes.size)
     hashes = np.split(token_hashes(codes), np.cumsum(list(map(len, texts)))[:-1])
     assert np.array_equal(token_hashes(again), token_hashes(codes))
@@ -347,15 +347,15 @@ def test_a_full_vocabulary_is_forgotten_without_changing_keywords(
     expected = [plain_keywords(title, body) for title, body in articles]
     titles, bodies = [tokens_and_joins(t) for t, _ in articles], [tokens_and_joins(b) for _, b in articles]
     # Ids of 8 bits: the articles' terms overflow them together, not one by one.
-    monkeypatch.setattr(tasks.enrich, "_ID_BITS", 8)
-    monkeypatch.setattr(tasks.enrich, "_ID_MASK", (1 << 8) - 1)
-    tasks.enrich._VOCABULARY.forget()
+    monkeypatch.setattr(newsetl.enrich, "_ID_BITS", 8)
+    monkeypatch.setattr(newsetl.enrich, "_ID_MASK", (1 << 8) - 1)
+    newsetl.enrich._VOCABULARY.forget()
     assert keywords_batch(titles, bodies) == expected
-    assert len(tasks.enrich._VOCABULARY.terms) <= 1 << 8
-    monkeypatch.setattr(tasks.enrich, "VOCABULARY_WORDS", 10)
+    assert len(newsetl.enrich._VOCABULARY.terms) <= 1 << 8
+    monkeypatch.setattr(newsetl.enrich, "VOCABULARY_WORDS", 10)
     assert keywords_batch(titles[:1], bodies[:1]) == expected[:1]
     assert keywords_batch(titles[2:3], bodies[2:3]) == expected[2:3]  # the first call left more than 10 words
-    assert len(tasks.enrich._VOCABULARY) == len(set(titles[2][0] + bodies[2][0]))
+    assert len(newsetl.enrich._VOCABULARY) == len(set(titles[2][0] + bodies[2][0]))
 
 
 # ------------------------------------------------------------------------------------------------- entities

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from newsetl.furniture import HEAD, TAIL, learned_templates, strip_edges, template
 from newsetl.settings import Settings
-from tasks.furniture import HEAD, TAIL, learned_templates, strip_edges, template
-from tasks.tables import query
+from newsetl.tables import query
 from tests.conftest import ingest_without_prefect
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.clean import clean_record
-from tasks.parse import read_dump
-from tasks.records import CleanRecord, RawRecord
+from newsetl.clean import clean_record
+from newsetl.parse import read_dump
+from newsetl.records import CleanRecord, RawRecord
 
 SAMPLE = Path(__file__).parent / "fixtures" / "000_8c12f4ce0dba6983.txt"
 CAPTION_START = "Turkey\u2019s President Recep Tayyip Erdogan (L)"

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 
 from newsetl.settings import Settings
+from newsetl.tables import delete_where_in, query, read_chunks
 from tasks.load import apply_plan
-from tasks.tables import delete_where_in, query, read_chunks
 from tests.conftest import ingest_without_prefect
 
 
@@ -121,7 +121,7 @@ def test_an_output_written_with_an_older_schema_gets_the_new_columns(tmp_path: P
     import shutil
 
     from newsetl.schemas import ARTICLES, RUNS
-    from tasks.tables import ensure_tables
+    from newsetl.tables import ensure_tables
 
     settings = Settings(raw_dir=tmp_path / "raw", out_dir=tmp_path / "out")
     older = RUNS.remove(RUNS.get_field_index("seconds"))

@@ -18,11 +18,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import tasks.near
+import newsetl.near
+from newsetl.article import article_text
+from newsetl.clean import clean_record
 from newsetl.generate import Manifest, RecordEntry, _bump_number, generate_corpus
-from tasks.article import article_text
-from tasks.clean import clean_record
-from tasks.near import (
+from newsetl.near import (
     BANDS,
     EMPTY_SIGNATURE,
     ESTIMATE_MARGIN,
@@ -42,8 +42,8 @@ from tasks.near import (
     tokens,
     tokens_and_joins,
 )
-from tasks.parse import read_dump
-from tasks.records import CleanRecord, RawRecord
+from newsetl.parse import read_dump
+from newsetl.records import CleanRecord, RawRecord
 from tests.conftest import ROOT
 
 THRESHOLD = 0.8
@@ -265,7 +265,7 @@ def test_distinct_articles_are_far_apart_and_almost_never_candidates(corpus: Cor
 
 
 def test_band_keys_are_the_same_in_a_fresh_process() -> None:
-    script = "import json, sys; from tasks.near import band_keys_of; print(json.dumps(band_keys_of(sys.argv[1])))"
+    script = "import json, sys; from newsetl.near import band_keys_of; print(json.dumps(band_keys_of(sys.argv[1])))"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     done = subprocess.run(
         [sys.executable, "-c", script, PINNED_TEXT], capture_output=True, text=True, cwd=ROOT, env=env, check=True
@@ -295,9 +295,9 @@ def test_token_hashes_are_the_same_after_their_cache_is_forgotten(
 ) -> None:
     texts = list(corpus.originals.values())[:5]
     expected = [shingles(t) for t in texts]
-    monkeypatch.setattr(tasks.near, "CACHED_TOKENS", 10)
+    monkeypatch.setattr(newsetl.near, "CACHED_TOKENS", 10)
     assert all(np.array_equal(shingles(t), e) for t, e in zip(texts, expected, strict=True))
-    assert len(tasks.near._TOKEN_HASHES) <= 10 + len(tokens(texts[-1]))
+    assert len(newsetl.near._TOKEN_HASHES) <= 10 + len(tokens(texts[-1]))
 
 
 # ------------------------------------------------------------------------------------------- the S-curve
@@ -309,7 +309,7 @@ def test_banding_constants_agree() -> None:
 
 
 def test_the_s_curve_in_the_docstring_matches_the_formula() -> None:
-    doc = tasks.near.__doc__ or ""
+    doc = newsetl.near.__doc__ or ""
     s_row = re.search(r"^\s+s((?:\s+[\d.]+)+)$", doc, re.MULTILINE)
     p_row = re.search(r"^\s+P((?:\s+[\d.]+)+)$", doc, re.MULTILINE)
     assert s_row and p_row
@@ -368,7 +368,7 @@ def test_tokens_and_joins_gives_the_tokens_and_one_join_between_each_two(text: s
         assert words == tokens(t)
         # The definition the fast paths keep: the token regex over the text, and a join where only white space
         # lies between two tokens.
-        between = re.split(f"({tasks.near._TOKEN.pattern})", tasks.near._normalized(t))
+        between = re.split(f"({newsetl.near._TOKEN.pattern})", newsetl.near._normalized(t))
         assert words == between[1::2]
         assert joins == [gap.isspace() for gap in between[2:-1:2]]
     # The extract step shingles title tokens + body tokens: they must be those of the article's whole text.
@@ -400,6 +400,6 @@ def test_estimated_similarity_counts_equal_min_hashes() -> None:
 
 
 def test_a_long_text_is_signed_in_blocks_with_the_same_result() -> None:
-    hashes = shingles(" ".join(f"w{i}" for i in range(3 * tasks.near.SIGNATURE_BLOCK + 7)))
-    whole = ((tasks.near._A * hashes[None, :] + tasks.near._B).min(axis=1) >> np.uint64(32)).astype(np.uint32)
+    hashes = shingles(" ".join(f"w{i}" for i in range(3 * newsetl.near.SIGNATURE_BLOCK + 7)))
+    whole = ((newsetl.near._A * hashes[None, :] + newsetl.near._B).min(axis=1) >> np.uint64(32)).astype(np.uint32)
     assert np.array_equal(signature(hashes), whole)

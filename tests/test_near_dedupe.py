@@ -8,13 +8,13 @@ import pytest
 from deltalake import DeltaTable
 
 from newsetl.settings import Settings
+from newsetl.tables import ensure_tables
 from tasks import dedupe
 from tasks.catalog import write_catalog
 from tasks.dedupe import build_plan, component_blocks
 from tasks.discover import DumpFile, sha256_of
 from tasks.extract import batch_key, stage_batch
 from tasks.load import apply_plan
-from tasks.tables import ensure_tables
 
 SENTENCES = [
     "The central bank of Turkey raised its main interest rate on Thursday in a surprise move.",

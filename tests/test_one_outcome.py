@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsetl.settings import Settings
-from tasks.tables import query
+from newsetl.tables import query
 from tests.conftest import ingest_without_prefect
 
 WORDS = (  # noqa: SIM905 (a sentence of words reads better than a list of forty strings)

@@ -1,4 +1,4 @@
-"""Tests of tasks.parse: record boundaries, encodings, and every whole-file and record problem."""
+"""Tests of newsetl.parse: record boundaries, encodings, and every whole-file and record problem."""
 
 import gzip
 import tracemalloc
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from newsetl.clean import clean_record
+from newsetl.parse import DATE_LINE_RE, read_dump
 from newsetl.reasons import Reason
-from tasks.clean import clean_record
-from tasks.parse import DATE_LINE_RE, read_dump
-from tasks.records import CleanRecord, RawRecord, Rejected
+from newsetl.records import CleanRecord, RawRecord, Rejected
 
 DATE = "Saturday 10 September 2016 - 05:28"
 PNG_HEAD = bytes.fromhex("89504e470d0a1a0a0000000d49484452000001000000010008060000005c72a866") + bytes(200)

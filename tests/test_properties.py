@@ -31,15 +31,15 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
+from newsetl.article import body_columns
+from newsetl.clean import DEFAULT_FURNITURE, clean_record, clean_text
 from newsetl.generate import mojibake
+from newsetl.parse import DATE_LINE_RE, read_dump
 from newsetl.reasons import Reason
+from newsetl.records import CleanRecord, RawRecord, Rejected
 from newsetl.settings import Settings
-from tasks.article import body_columns
-from tasks.clean import DEFAULT_FURNITURE, clean_record, clean_text
 from tasks.discover import DumpFile, sha256_of
 from tasks.extract import extract_file, stage_batch
-from tasks.parse import DATE_LINE_RE, read_dump
-from tasks.records import CleanRecord, RawRecord, Rejected
 
 FILE_REASONS = {Reason.NOT_TEXT, Reason.EMPTY_FILE, Reason.NO_RECORDS, Reason.STRAY_TEXT, Reason.TRUNCATED_ARCHIVE}
 RECORD_REASONS = {Reason.NO_TITLE, Reason.NO_BODY, Reason.RECORD_TOO_LARGE, Reason.TRUNCATED_ARCHIVE}

@@ -12,7 +12,7 @@ from prefect.client.schemas.objects import Log
 
 from flows.runners import ExtractPool
 from newsetl.settings import Settings
-from tasks.tables import query
+from newsetl.tables import query
 from tests.conftest import run_newsetl
 
 
@@ -37,8 +37,9 @@ STOP_SCRIPT = """
 import time
 from multiprocessing import forkserver
 from pathlib import Path
-from newsetl.worker_server import start_worker_server, stop_worker_server
-start_worker_server()
+from flows import WORKER_MODULES
+from newsetl.runtime import start_worker_server, stop_worker_server
+start_worker_server(WORKER_MODULES)
 pid = forkserver._forkserver._forkserver_pid
 stop_worker_server()
 for _ in range(1000):

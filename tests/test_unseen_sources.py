@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
+from newsetl.enrich import LANGUAGE_SURE
 from newsetl.settings import Settings
-from tasks.enrich import LANGUAGE_SURE
-from tasks.tables import query
+from newsetl.tables import query
 from tests.conftest import ingest_without_prefect
 
 PROSE = (

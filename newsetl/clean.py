@@ -9,9 +9,9 @@ from functools import lru_cache
 import ftfy
 import ftfy.bad_codecs  # registers the "sloppy-windows-1252" codec
 
+from newsetl.parse import DATE_LINE_RE
 from newsetl.reasons import Reason
-from tasks.parse import DATE_LINE_RE
-from tasks.records import CleanRecord, RawRecord, Rejected
+from newsetl.records import CleanRecord, RawRecord, Rejected
 
 # ftfy repairs mojibake but by default also rewrites characters that are fine in news text: keep quotes
 # curly, ligatures and full-width forms as written, and leave HTML entities to _unescape_entities.

@@ -4,11 +4,11 @@ import hashlib
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from tasks.clean import fold_typography
-from tasks.enrich import keywords
-from tasks.furniture import edge_templates, strip_edges
-from tasks.near import band_keys, shingles, signature
-from tasks.records import CleanRecord
+from newsetl.clean import fold_typography
+from newsetl.enrich import keywords
+from newsetl.furniture import edge_templates, strip_edges
+from newsetl.near import band_keys, shingles, signature
+from newsetl.records import CleanRecord
 
 PARAGRAPH_BREAK = "\n\n"
 # Words an adult reads in a minute, for `reading_minutes` (a common figure for news prose).

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 import pyarrow as pa
 
+from newsetl.clean import fold_typography
 from newsetl.schemas import FURNITURE
-from tasks.clean import fold_typography
 
 # Paragraphs looked at from each end of a body: furniture comes as a line or a block of a few lines, and the
 # paragraphs further in are the story.

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-from tasks.near import Words, token_hash, tokens, tokens_and_joins
+from newsetl.near import Words, token_hash, tokens, tokens_and_joins
 
 if TYPE_CHECKING:  # spaCy is imported where the model is loaded: a run without entities never pays for it
     from spacy.language import Language

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from newsetl.reasons import Reason
-from tasks.records import RawRecord, Rejected
+from newsetl.records import RawRecord, Rejected
 
 # The date line of a record header, e.g. "Saturday 10 September 2016 - 05:28" or "Sat 03 Sep 2016 - 05:28".
 # Shared with the cleaner's date parser so that what starts a record is exactly what can be read as a date.

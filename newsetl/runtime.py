@@ -1,0 +1,58 @@
+"""Run-time tuning, in one place: the server the worker processes are forked from, giving Arrow's freed memory
+back to the system, and Python's cyclic collector during a batch. Each is a speed or memory measure with no
+effect on what is published; `docs/performance.md` has what each one gained.
+
+This module imports no Prefect, so `newsetl run` can start the worker server before it imports Prefect itself.
+"""
+
+import gc
+import multiprocessing
+import os
+import signal
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from multiprocessing import forkserver
+
+import pyarrow as pa
+
+FORKSERVER = "forkserver" in multiprocessing.get_all_start_methods()  # not on Windows
+# Objects allocated before Python's cyclic collector looks at the youngest ones while a batch is staged (default 700).
+YOUNG_OBJECTS = 50_000
+
+
+def start_worker_server(preload: Sequence[str] = ()) -> None:
+    """Start the server the extract workers and the plan's helper are forked from, importing `preload` once so
+    each fork is ready at once. Python keeps one server a process: whoever starts it first names the modules."""
+    if FORKSERVER:
+        multiprocessing.set_forkserver_preload(list(preload))
+        forkserver.ensure_running()
+
+
+def stop_worker_server() -> None:
+    """Stop the server at once when its process is done with it: left alone it would finish its imports first,
+    holding the parent's stdout, so a caller reading that output would wait for it."""
+    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)  # (Python starts a new one if asked again)
+    if pid is not None:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def release_memory() -> None:
+    """Give back the pages Arrow's allocator keeps for reuse: after a stage's reads and writes they would only
+    add to the peak of the next stage, which needs the memory for other things (DuckDB, the workers)."""
+    pa.default_memory_pool().release_unused()
+
+
+@contextmanager
+def old_objects_left_alone() -> Iterator[None]:
+    """Python's cyclic collector kept off the objects there before (imports, the language model: all long-lived,
+    and walked in full by every collection of the oldest generation) and run less often. The batch's own
+    objects are still freed by their reference counts, and a cycle among them is still collected."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(YOUNG_OBJECTS, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
