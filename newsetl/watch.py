@@ -1,36 +1,50 @@
-"""`newsetl watch`: start an ingestion soon after new dumps land in the raw tree, never two at a time.
+"""`newsetl watch`: tell Prefect when new dumps have landed in the raw tree; a deployment trigger runs them.
 
-The watcher only decides *when* to run: a run finds what is new by itself (it hashes every dump and skips
-ingested ones). Runs are subprocesses (`newsetl run`), so a crash or the memory of a run never reaches the
-watcher, and they reach the same Prefect server through the same environment.
+The watcher only decides *when*: once no dump has appeared or grown for `settle` seconds it sends one
+`newsetl.dump.landed` event, and the trigger of the deployment newsetl-ingest/nightly (prefect.yaml) turns it into
+a flow run that a worker executes like the nightly one: one at a time (the deployment's concurrency limit), its
+parameters and history in one place, a failure retried from the UI. A run finds what is new by itself.
 """
 
-import contextlib
 import os
 import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import httpx
 
 from newsetl.settings import Settings
-from tasks.discover import is_dump_name
+from tasks.discover import is_dump_name, source_of
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import FlowRun
 
 # path under the raw root -> (size, mtime_ns): about 300 bytes a file, so 200k dumps stay near 60 MB.
 Snapshot = dict[str, tuple[int, int]]
 Say = Callable[[str], None]
 
-# A failing run is retried after `watch_retry` seconds, doubling per failure up to this: a broken output
-# directory is not hammered all night, and a fix is still picked up within minutes.
+EVENT = "newsetl.dump.landed"
+DEPLOYMENT = "newsetl-ingest/nightly"
+# An event whose send failed is sent again after `watch_retry` seconds, doubling per failure up to this: a server
+# that is down is not hammered, and one that is back is used within minutes.
 MAX_RETRY_SECONDS = 600.0
-# After the second stop signal the run gets this long to die of SIGTERM before it is killed.
-KILL_AFTER_SECONDS = 20.0
+# The trigger makes its run within seconds, more while a run keeps the server busy; past this the watcher says the
+# trigger seems missing.
+TRIGGER_TIMEOUT = 120.0
+# A run of the deployment that has not started and is due within this many seconds will discover what has just
+# landed, so no event is sent for it: this is what keeps the follow-up of a busy run to exactly one. A run held
+# by the concurrency limit is put back for 30 s at a time (PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS).
+WAITING_HORIZON = timedelta(seconds=60)
+# Paths named in an event (the rest are counted): the server refuses events over 1.5 MB.
+EVENT_PATHS = 100
 EXAMPLES = 3
 # Seconds between scans are at least this many times the last scan's duration (see Watcher.loop).
 SCAN_BACKOFF = 4
@@ -87,115 +101,61 @@ def examples(paths: list[str]) -> str:
     return shown + (f" and {len(paths) - EXAMPLES} more" if len(paths) > EXAMPLES else "")
 
 
+def landed_event(raw_dir: Path, paths: list[str]) -> dict[str, Any]:
+    """The event for dumps that landed under `raw_dir` (paths under it), as the events API takes it."""
+    from prefect.events import Event
+
+    sources = sorted({source_of(p) for p in paths})
+    event = {
+        "event": EVENT,
+        "resource": {"prefect.resource.id": f"newsetl.raw.{raw_dir}", "prefect.resource.name": str(raw_dir)},
+        "related": [{"prefect.resource.id": f"newsetl.source.{s}", "prefect.resource.role": "source"} for s in sources],
+        "payload": {"raw_dir": str(raw_dir), "dumps": len(paths), "sources": sources, "paths": paths[:EVENT_PATHS]},
+    }
+    # The model gives the event its id and time, and checks it as the server will.
+    return Event.model_validate(event).model_dump(mode="json")
+
+
 @dataclass
 class Schedule:
-    """When to start a run, fed with what the scans saw and how runs ended; no clock or process of its own."""
+    """When to send an event, fed with what the scans saw and how sends went; no clock of its own."""
 
     settle: float
     retry: float
-    pending: bool = False  # dumps changed since the last run started (or a failed run left work undone)
+    pending: bool = False  # dumps changed since the last event (or since a run was found that will see them)
     last_change: float = float("-inf")
     retry_at: float | None = None
     failures: int = 0
 
     def saw_change(self, now: float) -> None:
-        """A dump appeared or grew: wait for quiet again, and retry a failed run without its back-off."""
+        """A dump appeared or grew: wait for quiet again."""
         self.pending = True
         self.last_change = now
-        self.retry_at = None
 
     def due(self, now: float) -> bool:
-        """Work is pending, no dump changed for `settle` seconds, and no back-off is running."""
+        """Changes are pending, no dump changed for `settle` seconds, and no back-off is running."""
         quiet = now - self.last_change >= self.settle
         return self.pending and quiet and (self.retry_at is None or now >= self.retry_at)
 
-    def run_started(self) -> None:
-        # Changes from now on are the follow-up's: however many files land during a run, one run follows.
+    def handled(self) -> None:
+        # Changes from now on are the next event's: however many files land while a run goes on, one run follows.
         self.pending = False
+        self.failures = 0
+        self.retry_at = None
 
-    def run_finished(self, ok: bool, now: float) -> float | None:
-        """Record how the run ended; after a failure returns the back-off in seconds."""
-        if ok:
-            self.failures = 0
-            self.retry_at = None
-            return None
+    def failed(self, now: float) -> float:
+        """The server could not be told: try again after a back-off (returned, in seconds)."""
         self.failures += 1
-        self.pending = True
         delay = min(self.retry * 2 ** (self.failures - 1), MAX_RETRY_SECONDS)
         self.retry_at = now + delay
         return delay
 
 
-@dataclass
-class Run:
-    """One `newsetl run` subprocess; its output goes to a temporary file, read back only to report it."""
-
-    proc: subprocess.Popen[bytes]
-    output: IO[bytes]
-    started: float
-    growing: list[str] = field(default_factory=list)  # dumps seen changing while this run went on
-    interrupted: float | None = None  # when it was sent SIGTERM
-
-
-def start_run(settings: Settings) -> Run:
-    """Start `newsetl run` on the same directories, with the same environment (and Prefect server)."""
-    output = tempfile.TemporaryFile()  # noqa: SIM115  # outlives this function: closed when the run is reported
-    command = [sys.executable, "-m", "newsetl", "run", "--raw", str(settings.raw_dir), "--out", settings.resolved()]
-    proc = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        # Wide lines, so the run's one-line error is one line here too (rich wraps at 80 columns in a file).
-        env={**os.environ, "COLUMNS": "400"},
-        # Own process group: Ctrl-C reaches the watcher only, which then decides whether the run finishes.
-        start_new_session=True,
-    )
-    return Run(proc, output, time.monotonic())
-
-
-def failure_reason(output: IO[bytes]) -> str:
-    """The run's own one-line error (`newsetl run failed: ...`), else the last line it wrote."""
-    output.seek(0, os.SEEK_END)
-    output.seek(max(0, output.tell() - 16384))
-    lines = [line.strip() for line in output.read().decode(errors="replace").splitlines() if line.strip()]
-    for line in reversed(lines):
-        if line.startswith("newsetl run failed:"):
-            return line.removeprefix("newsetl run failed:").strip()
-    return lines[-1] if lines else "no output"
-
-
-def run_summary(settings: Settings) -> str:
-    """What the last run did, from the `runs` table of the catalog it just rebuilt."""
-    import duckdb  # imported late: only needed once a run has finished
-
-    try:
-        con = duckdb.connect(str(settings.catalog_path), read_only=True)
-        try:
-            row = con.execute(
-                "SELECT run_id, files_new, coalesce(records, 0), coalesce(articles_new, 0), "
-                "coalesce(articles_revised, 0), coalesce(duplicates, 0), coalesce(quarantined, 0) "
-                "FROM runs WHERE status = 'completed' ORDER BY finished_at DESC LIMIT 1"
-            ).fetchall()
-        finally:
-            con.close()
-    except duckdb.Error as exc:
-        return f"(no summary: {exc})"
-    if not row:
-        return "(no completed run in the catalog)"
-    run_id, files, records, new, revised, dups, quarantined = row[0]
-    return (
-        f"run {run_id}: {files} files new, {records} records, {new} articles new, {revised} revised, "
-        f"{dups} duplicates, {quarantined} quarantined"
-    )
-
-
 class StopSignals:
-    """Counts SIGINT/SIGTERM while installed: the first lets the current run finish, the second interrupts it."""
+    """Notes SIGINT/SIGTERM while installed; the watcher stops at its next turn."""
 
     def __init__(self) -> None:
         self.count = 0
-        self.reported = 0
         self.wake = threading.Event()
         self.previous: dict[int, Any] = {}
 
@@ -216,7 +176,6 @@ class StopSignals:
     def sleep(self, seconds: float) -> None:
         """Wait between scans; a stop signal ends the wait early."""
         self.wake.wait(seconds)
-        self.wake.clear()
 
 
 def stamp(message: str) -> None:
@@ -224,58 +183,104 @@ def stamp(message: str) -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}", flush=True)
 
 
-def watch_raw_dir(settings: Settings, once: bool = False, say: Say = stamp) -> int:
-    """Watch the raw tree and run ingestions until stopped; returns the exit code.
+def watch_raw_dir(settings: Settings, say: Say = stamp, deployment: str = DEPLOYMENT) -> int:
+    """Watch the raw tree and send an event for each settled change until stopped; returns the exit code.
 
-    With `once`, wait until the tree is quiet, run once if it holds any dump, and return that run's exit code.
+    Needs PREFECT_API_URL (checked by the command) and the deployment on that server; exits 2 without them.
     """
-    # model_copy does not validate: a local output must stay a Path (a str is an object-store URL).
-    out = settings.out_dir if isinstance(settings.out_dir, str) else settings.out_dir.resolve()
-    settings = settings.model_copy(update={"raw_dir": settings.raw_dir.resolve(), "out_dir": out})
-    if not settings.raw_dir.is_dir():
-        say(f"raw-dump directory {settings.raw_dir} does not exist: create it or pass --raw DIR")
-        return 2
-    with StopSignals() as signals:
-        return Watcher(settings, once, say, signals).loop()
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    settings = settings.model_copy(update={"raw_dir": settings.raw_dir.resolve()})
+    with get_client(sync_client=True) as client:
+        url = client.api_url
+        try:
+            deployment_id = client.read_deployment_by_name(deployment).id
+        except ObjectNotFound:
+            say(f"no deployment {deployment} on {url}: deploy prefect.yaml first (`prefect deploy --all`)")
+            return 2
+        except httpx.HTTPError as exc:
+            say(f"cannot reach the Prefect server at {url} ({exc}): start it, or fix PREFECT_API_URL")
+            return 2
+        with StopSignals() as signals:
+            return Watcher(settings, say, signals, Deployment(client, deployment, deployment_id)).loop()
+
+
+class Deployment:
+    """The watcher's few calls to the Prefect API: tell it dumps landed, and find the deployment's coming runs."""
+
+    def __init__(self, client: "SyncPrefectClient", name: str, deployment_id: UUID) -> None:
+        self.client = client
+        self.name = name
+        self.id = deployment_id
+
+    def send(self, event: dict[str, Any]) -> None:
+        # A POST the server answers, not `emit_event`: that hands the event to a background thread, which drops
+        # it with a log line when the server is away; the watcher must know, to send it again.
+        self.client.request("POST", "/events", json=[event])
+
+    def first_run(self, waiting: bool, expected_after: datetime | None = None) -> "FlowRun | None":
+        """The deployment's first run due to start before the horizon: one that has not started (`waiting`), or
+        any expected to start after `expected_after` (the run a trigger made for an event, in whatever state)."""
+        from prefect.client.schemas.filters import FlowRunFilter
+        from prefect.client.schemas.sorting import FlowRunSort
+
+        before = datetime.now(UTC) + WAITING_HORIZON
+        not_started = {"type": {"any_": ["SCHEDULED", "PENDING"]}}
+        flow_run_filter = {
+            "deployment_id": {"any_": [self.id]},
+            "state": not_started if waiting else None,
+            "expected_start_time": {"after_": expected_after, "before_": before},
+        }
+        found = self.client.read_flow_runs(
+            flow_run_filter=FlowRunFilter.model_validate(flow_run_filter),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+            limit=1,
+        )
+        return found[0] if found else None
 
 
 class Watcher:
-    """The watch loop's state: the last snapshot, the schedule, the run going on, the stop signals."""
+    """The watch loop's state: the last snapshot, the schedule, the event whose run is awaited, the signals."""
 
-    def __init__(self, settings: Settings, once: bool, say: Say, signals: StopSignals) -> None:
+    def __init__(self, settings: Settings, say: Say, signals: StopSignals, deployment: Deployment) -> None:
         self.settings = settings
-        self.once = once
         self.say = say
-        self.schedule = Schedule(settings.watch_settle, settings.watch_retry)
-        self.run: Run | None = None
-        self.last_code = 0
         self.signals = signals
+        self.deployment = deployment
+        self.schedule = Schedule(settings.watch_settle, settings.watch_retry)
         self.snapshot = scan_dumps(settings.raw_dir)
+        self.changed: set[str] = set()  # dumps changed since the last event
+        self.asked_at: datetime | None = None  # an event was sent then, and its run is not seen yet
 
     def loop(self) -> int:
         s = self.settings
         say = self.say
-        say(f"watching {s.raw_dir} (settle {s.watch_settle:g}s, poll {s.watch_poll:g}s), runs write to {s.out_dir}")
+        say(
+            f"watching {s.raw_dir} (settle {s.watch_settle:g}s, poll {s.watch_poll:g}s): new dumps start runs of "
+            f"{self.deployment.name} through its trigger"
+        )
         if self.snapshot:
             # Simplest way to catch dumps that landed while nobody watched: one run, cheap when nothing is new.
             say(f"{len(self.snapshot)} dumps already there: one run ingests those no run has ingested")
+            self.changed.update(self.snapshot)
             self.schedule.saw_change(time.monotonic())
-        elif self.once:
-            say("no dumps: nothing to run")
-            return 0
-        while True:
-            self.handle_signals()
-            if self.run is not None and self.collect_run():
-                return self.last_code  # --once: its run is over
-            if self.signals.count and self.run is None:
-                say("stopped")
-                return self.last_code if self.once else 0
+        while not self.signals.count:
             scan_seconds = self.rescan()
-            if self.run is None and not self.signals.count and self.schedule.due(time.monotonic()):
-                self.begin_run()
+            try:
+                if self.asked_at is not None:
+                    self.look_for_asked_run()
+                if self.schedule.due(time.monotonic()):
+                    self.ask_for_run()
+            except httpx.HTTPError as exc:  # the server is away or refused: keep watching, try again later
+                delay = self.schedule.failed(time.monotonic())
+                url = self.deployment.client.api_url
+                say(f"could not reach {url} ({type(exc).__name__}: {exc}); trying again in {delay:g}s")
             # A large tree's scan costs real CPU (about 1 s for 200k dumps here): wait four times as long as it
-            # took, so the watcher takes at most a fifth of a core from the runs it starts.
+            # took, so the watcher takes at most a fifth of a core from the runs.
             self.signals.sleep(max(s.watch_poll, SCAN_BACKOFF * scan_seconds))
+        say("stopped")
+        return 0
 
     def rescan(self) -> float:
         """Scan the tree and feed what changed to the schedule; returns how long the scan took."""
@@ -284,84 +289,45 @@ class Watcher:
         scan_seconds = time.monotonic() - began
         added, modified = changed_paths(self.snapshot, current)
         self.snapshot = current
-        if not (added or modified):
-            return scan_seconds
-        if not (self.once and self.run is not None):
+        if added or modified:
             self.schedule.saw_change(time.monotonic())
-        parts = [f"{len(added)} new" if added else "", f"{len(modified)} changed" if modified else ""]
-        what = " and ".join(p for p in parts if p)
-        if self.run is not None:
-            self.run.growing.extend(modified)
-            after = "exit after this run" if self.once else "one more run follows this one"
-            self.say(f"seen {what} dumps during the run ({examples(added + modified)}): {after}")
-        else:
+            self.changed.update(added + modified)
+            parts = [f"{len(added)} new" if added else "", f"{len(modified)} changed" if modified else ""]
+            what = " and ".join(p for p in parts if p)
             settle = self.settings.watch_settle
-            self.say(f"seen {what} dumps ({examples(added + modified)}): run after {settle:g}s without changes")
+            self.say(f"seen {what} dumps ({examples(added + modified)}): event after {settle:g}s without changes")
         return scan_seconds
 
-    def begin_run(self) -> None:
-        self.run = start_run(self.settings)
-        self.schedule.run_started()
-        self.say(f"run started (pid {self.run.proc.pid}): newsetl run --raw {self.settings.raw_dir}")
-
-    def collect_run(self) -> bool:
-        """Report the run if it ended; True when the watcher should exit now (--once)."""
-        assert self.run is not None
-        run = self.run
-        code = run.proc.poll()
-        if code is None:
-            self.kill_if_stuck(run)
-            return False
-        self.run = None
-        seconds = time.monotonic() - run.started
-        self.last_code = code
-        if code == 0:
-            self.schedule.run_finished(True, time.monotonic())
-            self.say(f"run finished (exit 0, {seconds:.1f}s): {run_summary(self.settings)}")
-        elif run.interrupted is not None:
-            self.say(f"run interrupted (exit {code}): the next run finishes its work without redoing it")
-        else:
-            self.report_failure(run, code, seconds)
-        run.output.close()
-        if run.growing:
-            # The run may have hashed such a file half-written; its complete bytes are a new version that
-            # the next run ingests. Writing `x.txt.part` and renaming it avoids both.
+    def ask_for_run(self) -> None:
+        """The tree is quiet: send the event, unless a run that has not started yet will see these dumps."""
+        paths = sorted(self.changed)
+        what = f"{len(paths)} dumps ({examples(paths)})"
+        if self.asked_at is not None:
+            self.say(f"{what}: the run asked for at {self.asked_at:%H:%M:%S} will ingest them too, no event")
+        elif waiting := self.deployment.first_run(waiting=True):
             self.say(
-                f"warning: {len(run.growing)} dumps were still being written during the run "
-                f"({examples(sorted(set(run.growing)))}): it may have ingested part of them; the next run ingests "
-                "their complete version. Scrapers should write *.part and rename when done."
+                f"{what}: run {waiting.name} ({waiting.state_name}) has not started and will ingest them, no event"
             )
-        return self.once
+        else:
+            sent_at = datetime.now(UTC)
+            self.deployment.send(landed_event(self.settings.raw_dir, paths))
+            self.asked_at = sent_at
+            self.say(f"event {EVENT} sent for {what}")
+        self.changed.clear()
+        self.schedule.handled()
 
-    def report_failure(self, run: Run, code: int, seconds: float) -> None:
-        delay = self.schedule.run_finished(False, time.monotonic())
-        reason = failure_reason(run.output)
-        then = "" if self.once else f"; retrying in {delay:g}s, or as soon as a new dump arrives"
-        self.say(
-            f"run failed (exit {code}, {seconds:.1f}s): {reason} -- nothing half-done is published; fix the cause{then}"
-        )
-
-    def handle_signals(self) -> None:
-        """Say what a new stop signal does; on the second one, interrupt the run."""
-        signals = self.signals
-        if signals.count == signals.reported:
-            return
-        signals.reported = signals.count
-        if self.run is None:
-            return
-        if signals.count == 1:
-            self.say("stopping once the current run finishes (signal again to interrupt it; the next run recovers)")
-        elif self.run.interrupted is None:
-            self.say("interrupting the current run")
-            self.run.interrupted = time.monotonic()
-            signal_group(self.run.proc, signal.SIGTERM)
-
-    def kill_if_stuck(self, run: Run) -> None:
-        if run.interrupted is not None and time.monotonic() - run.interrupted > KILL_AFTER_SECONDS:
-            signal_group(run.proc, signal.SIGKILL)
-
-
-def signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    """Signal the run and its extract workers (its own process group)."""
-    with contextlib.suppress(ProcessLookupError):  # already gone
-        os.killpg(proc.pid, sig)
+    def look_for_asked_run(self) -> None:
+        """Report the run the trigger made for the last event, or say when none came."""
+        assert self.asked_at is not None
+        # A second of slack: the server stamps the run with its own clock.
+        run = self.deployment.first_run(waiting=False, expected_after=self.asked_at - timedelta(seconds=1))
+        if run is not None:
+            self.say(f"run {run.name} of {self.deployment.name} made by the trigger ({run.state_name})")
+            self.asked_at = None
+        elif datetime.now(UTC) - self.asked_at > timedelta(seconds=TRIGGER_TIMEOUT):
+            self.say(
+                f"warning: no run of {self.deployment.name} came {TRIGGER_TIMEOUT:g}s after the event: deploy "
+                "prefect.yaml again (`prefect deploy --all`) to create its trigger, and check that the automation is "
+                "enabled (UI: Automations); the next new dump sends another event"
+            )
+            self.asked_at = None
