@@ -1,12 +1,10 @@
 """The ingestion flow: discover new dumps, extract them in batches, deduplicate, publish, catalog."""
 
-from functools import partial
 from typing import Any
 
 from prefect import flow, get_run_logger, unmapped
 from prefect.runtime import flow_run
 
-from flows import WORKER_MODULES
 from flows.runners import runner_name, task_runner_for
 from newsetl.runtime import start_worker_server
 from newsetl.settings import Settings
@@ -53,9 +51,7 @@ def ingest(
         recover_pending(settings)
         # `newsetl run` has started the extract workers' server already; a run started otherwise (a deployment's)
         # starts it when discovery finds new files, so that it imports what they need while the files are hashed.
-        found = discover_files(
-            settings, on_new=None if settings.on_dask else partial(start_worker_server, WORKER_MODULES)
-        )
+        found = discover_files(settings, on_new=None if settings.on_dask else start_worker_server)
         progress.update(DISCOVERED, f"{len(found.new)} new file(s) found")
         counts: dict[str, Any] = {
             "files_new": len(found.new),

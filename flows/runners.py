@@ -9,7 +9,6 @@ from typing import Any
 
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
 
-from flows import WORKER_MODULES
 from newsetl.runtime import FORKSERVER, start_worker_server
 from newsetl.settings import Settings
 
@@ -26,7 +25,7 @@ class ExtractPool(ProcessPoolTaskRunner):
         super().__enter__()
         spawning = self._executor  # Prefect's pool: its workers would start at the first batch, none has yet
         if FORKSERVER and spawning is not None:
-            start_worker_server(WORKER_MODULES)  # (already running: started by the CLI, or by discovery)
+            start_worker_server()  # (already running: started by the CLI, or by discovery)
             self._executor = ProcessPoolExecutor(
                 self._max_workers,
                 mp_context=multiprocessing.get_context("forkserver"),

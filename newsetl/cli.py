@@ -92,13 +92,13 @@ def check_dirs(settings: Settings, raw: bool = True, raw_may_be_missing: bool = 
 
 def run_flow(settings: Settings) -> dict[str, Any]:
     """Run the Prefect flow; exit non-zero with an actionable message when the run fails."""
-    from flows import WORKER_MODULES
+    import flows  # noqa: F401 (names what the worker server preloads)
     from newsetl.runtime import start_worker_server, stop_worker_server  # no Prefect there
 
     if not settings.on_dask:
         # The extract workers' server imports Prefect and the flow while this process does the same (a second or
         # two): ready once discovery has found the new files, where one started then would keep the workers waiting.
-        start_worker_server(WORKER_MODULES)
+        start_worker_server()
     from flows.ingest import ingest  # imported late: Prefect takes a second to import
 
     try:

@@ -20,11 +20,22 @@ FORKSERVER = "forkserver" in multiprocessing.get_all_start_methods()  # not on W
 YOUNG_OBJECTS = 50_000
 
 
-def start_worker_server(preload: Sequence[str] = ()) -> None:
-    """Start the server the extract workers and the plan's helper are forked from, importing `preload` once so
-    each fork is ready at once. Python keeps one server a process: whoever starts it first names the modules."""
+# What the worker server imports before it forks: named by the flows (flows/__init__.py), which know what their
+# workers run; the library only starts the server.
+_preload: list[str] = []
+
+
+def preload_in_workers(modules: Sequence[str]) -> None:
+    """Name the modules the worker server imports once for all its forks."""
+    _preload[:] = modules
+
+
+def start_worker_server() -> None:
+    """Start the server the extract workers and the plan's helper are forked from, with the modules named by
+    preload_in_workers imported once, so each fork is ready at once. Python keeps one server a process: it has
+    the modules named when it is first started."""
     if FORKSERVER:
-        multiprocessing.set_forkserver_preload(list(preload))
+        multiprocessing.set_forkserver_preload(list(_preload))
         forkserver.ensure_running()
 
 

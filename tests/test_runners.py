@@ -37,9 +37,9 @@ STOP_SCRIPT = """
 import time
 from multiprocessing import forkserver
 from pathlib import Path
-from flows import WORKER_MODULES
+import flows  # noqa: F401 (names what the server preloads)
 from newsetl.runtime import start_worker_server, stop_worker_server
-start_worker_server(WORKER_MODULES)
+start_worker_server()
 pid = forkserver._forkserver._forkserver_pid
 stop_worker_server()
 for _ in range(1000):
