@@ -88,8 +88,8 @@ class Settings(BaseSettings):
     watch_settle: float = Field(default=2.0, gt=0)
     # Seconds between two scans of the raw tree (after a slow scan of a large tree: four times its duration).
     watch_poll: float = Field(default=1.0, gt=0)
-    # After a failed run, seconds before the watcher tries again (doubling per failure, at most 10 minutes),
-    # unless a dump arrives first: a broken output directory is not hammered, a fix is picked up soon.
+    # After an event the server did not take, seconds before the watcher sends it again (doubling per failure,
+    # at most 10 minutes): a server that is down is not hammered, one that is back is used soon.
     watch_retry: float = Field(default=30.0, gt=0)
 
     # Where extract batches run. Neither: a process pool on this machine, one process per core. `workers`: a
