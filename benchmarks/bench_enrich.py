@@ -1,4 +1,4 @@
-"""Benchmark enrichment: articles per second of each step of newsetl/enrich.py, in one process.
+"""Benchmark enrichment: articles per second of each step of newsetl/enrich.py and newsetl/entities.py, in one process.
 
     .venv/bin/python benchmarks/bench_enrich.py [--articles 2000] [--seed 0] [--full-sample 200]
 
@@ -22,17 +22,8 @@ sys.path.insert(0, str(ROOT))
 import spacy  # noqa: E402
 
 from newsetl.clean import clean_record  # noqa: E402
-from newsetl.enrich import (  # noqa: E402
-    NER_BATCH_SIZE,
-    NER_CHARS,
-    _identifier,
-    _nlp,
-    dateline,
-    enrich_batch,
-    keywords_batch,
-    language,
-    ner_text,
-)
+from newsetl.enrich import _identifier, dateline, keywords_batch, language  # noqa: E402
+from newsetl.entities import NER_BATCH_SIZE, NER_CHARS, _nlp, enrich_batch, ner_text  # noqa: E402
 from newsetl.generate import generate_corpus  # noqa: E402
 from newsetl.near import tokens_and_joins  # noqa: E402
 from newsetl.parse import read_dump  # noqa: E402

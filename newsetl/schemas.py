@@ -42,7 +42,7 @@ CAPTIONS = pa.schema(
     ]
 )
 
-# Named entities of an article, one row per distinct name (see newsetl/enrich.py for how names are merged).
+# Named entities of an article, one row per distinct name (see newsetl/entities.py for how names are merged).
 ENTITIES = pa.schema(
     [
         ("article_id", pa.string()),

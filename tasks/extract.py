@@ -15,7 +15,8 @@ from prefect.context import TaskRunContext
 
 from newsetl.article import article_row
 from newsetl.clean import DEFAULT_FURNITURE, clean_record
-from newsetl.enrich import add_entities, describe, token_hashes, word_codes
+from newsetl.enrich import describe, token_hashes, word_codes
+from newsetl.entities import add_entities
 from newsetl.errors import worth_retrying
 from newsetl.near import band_keys, shingles_of_hashes, signature, tokens_and_joins
 from newsetl.parse import read_dump

@@ -20,23 +20,17 @@ from newsetl.enrich import (
     LANGUAGE_SURE,
     MIN_BIGRAM_COUNT,
     MIN_LETTERS,
-    NER_CHARS,
     TITLE_WEIGHT,
-    _merge,
-    _nlp,
-    _normal_name,
     _term,
     dateline,
-    enrich_batch,
-    entities,
     keywords,
     keywords_batch,
     language,
     language_and_confidence,
-    ner_text,
     token_hashes,
     word_codes,
 )
+from newsetl.entities import NER_CHARS, _merge, _nlp, _normal_name, enrich_batch, entities, ner_text
 from newsetl.generate import _COMPANIES, _COUNTRIES, _WIRE_MONTHS
 from newsetl.near import Words, shingles_of_hashes, shingles_of_tokens, tokens, tokens_and_joins
 from newsetl.parse import read_dump
