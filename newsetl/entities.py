@@ -1,14 +1,16 @@
 """Entities: the people, organisations and places an article names, from its own text.
 
-spaCy's small English model reads the title, the opening of the body and the photo captions; each name counts
-once per article (see _merge). `enrich_batch` gives an article everything newsetl/enrich.py describes, with
-its names.
+spaCy's small English model reads the title, the opening of the body and the photo captions. Each name is
+published in a canonical form an analyst can group by, beside the text as found: case, full stops, surrounding
+punctuation and a leading "the" do not count, and a few names written several ways are one (ALIASES); a name
+counts once per article (see _merge). `enrich_batch` gives an article everything newsetl/enrich.py describes,
+with its names.
 """
 
 from collections import Counter
 from collections.abc import Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from newsetl.enrich import _PARTICLES, _place_at, describe
 
@@ -42,6 +44,38 @@ _THE_LABELS = ("ORG", "GPE", "LOC")
 _TITLE_END = ".\n\n"
 _LEADING = "\"'“‘«([{"
 _TRAILING = ".,;:!?\"'“”‘’»)]}-–—"
+# Names written several ways in English news, and the one form and label each is published as. Kept small on
+# purpose: only names whose forms are unambiguous as whole names. An alias inside a longer name stays as written
+# ("UN Security Council", "US Airways"): expanding it would rename brands. Forms are compared by fold(), so
+# "U.S.", "US", "the U.S." and "us" written "US" are one; an all-lower-case "us" or "un" is never an alias.
+_ALIAS_FORMS = {
+    ("United States", "GPE"): ("US", "U.S.", "USA", "U.S.A.", "United States of America"),
+    ("United Kingdom", "GPE"): ("UK", "U.K.", "Britain", "Great Britain"),
+    ("United Nations", "ORG"): ("UN", "U.N."),
+    ("European Union", "ORG"): ("EU", "E.U."),
+}
+
+
+def fold(name: str) -> str:
+    """The key names are compared by: case folded, full stops, surrounding punctuation and a leading "the"
+    dropped, white space folded ("the U.S." and "US" -> "us")."""
+    key = " ".join(name.casefold().replace(".", "").split()).strip(_LEADING + _TRAILING + " ")
+    return key[4:] if key.startswith("the ") else key
+
+
+ALIASES: dict[str, tuple[str, str]] = {
+    fold(form): canonical for canonical, forms in _ALIAS_FORMS.items() for form in (canonical[0], *forms)
+}
+
+
+class Name(NamedTuple):
+    """A name of an article: its canonical form, the text it is most often written as, its label, and how many
+    times the article names it (its mentions under any of its forms)."""
+
+    entity: str
+    mention: str
+    label: str
+    mentions: int
 
 
 @cache
@@ -107,30 +141,40 @@ def _is_junk(name: str, label: str) -> bool:
     return label in ("PERSON", "ORG") and name == name.lower()
 
 
-def _mentions(text: str, spans: list[tuple[str, str, int, int]]) -> list[tuple[str, str]]:
-    """(name, label) of each kept mention; the dateline place replaces what spaCy made of it, as one GPE."""
+def _canonical(name: str, label: str) -> tuple[str, str]:
+    """The alias table's form and label for a name it lists, else the name and label as they are."""
+    if name.islower():  # "us", "un": the pronoun and the article, whatever the model thought
+        return name, label
+    return ALIASES.get(fold(name), (name, label))
+
+
+def _mentions(text: str, spans: list[tuple[str, str, int, int]]) -> list[tuple[str, str, str]]:
+    """(name, mention as written, label) of each kept mention; the dateline place replaces what spaCy made of
+    it, as one GPE."""
     place = _dateline_in(text)
-    found: list[tuple[str, str]] = []
+    found: list[tuple[str, str, str]] = []
     if place is not None:
-        found.append((place[2], "GPE"))
-    for name, spacy_label, start, end in spans:
+        found.append((place[2], text[place[0] : place[1]], "GPE"))
+    for written, spacy_label, start, end in spans:
         if place is not None and start < place[1] and end > place[0]:
             continue  # spaCy tags HAMBURG as a PERSON, RIO DE JANEIRO as an ORG
         label = _LABELS.get(spacy_label)
         if label is None:
             continue
-        name = _normal_name(name, label)
+        name = _normal_name(written, label)
         if not _is_junk(name, label):
-            found.append((name, label))
+            name, label = _canonical(name, label)
+            found.append((name, " ".join(written.split()), label))
     return found
 
 
 def _referred_by(full: str, label: str) -> set[str]:
-    """The single words that stand for a person's full name: a PERSON mention of the first or last name
-    ("Assad" for "Bashar al-Assad"), or a last name spaCy tagged otherwise ("Draghi" as an ORG, "Carney" as
-    a GPE): it tags lone surnames poorly, and a place or body named like a person of the same story is rare.
+    """The keys (see fold) of the single words that stand for a person's full name `full` (a key): a PERSON
+    mention of the first or last name ("Assad" for "Bashar al-Assad"), or a last name spaCy tagged otherwise
+    ("Draghi" as an ORG, "Carney" as a GPE): it tags lone surnames poorly, and a place or body named like a
+    person of the same story is rare.
     """
-    words = full.casefold().split()
+    words = full.split()
     keys = {words[-1]}
     particle, _, rest = words[-1].partition("-")
     if rest and particle in _PARTICLES:
@@ -140,16 +184,21 @@ def _referred_by(full: str, label: str) -> set[str]:
     return keys
 
 
-def _merge(mentions: list[tuple[str, str]]) -> list[tuple[str, str, int]]:
-    """Count each name once per article: the same name in any case, and a lone first or last name of a person.
+def _merge(mentions: list[tuple[str, str, str]]) -> list[Name]:
+    """Count each name once per article: the same name in any of its forms (see fold and ALIASES), and a lone
+    first or last name of a person.
 
-    A name's label is its most frequent one; ties go to the first mention (Counter keeps first-seen order).
+    A name's label is its most frequent one, its canonical form its commonest spelling (the alias table's form
+    for a name it lists), its mention the commonest text it is written as; ties go to the first mention
+    (Counter keeps first-seen order).
     """
-    spellings: dict[str, Counter[str]] = {}  # by casefolded name, in order of first mention
+    spellings: dict[str, Counter[str]] = {}  # by key, in order of first mention
+    written: dict[str, Counter[str]] = {}
     labels: dict[str, Counter[str]] = {}
-    for name, label in mentions:
-        key = name.casefold()
+    for name, mention, label in mentions:
+        key = fold(name)
         spellings.setdefault(key, Counter())[name] += 1
+        written.setdefault(key, Counter())[mention] += 1
         labels.setdefault(key, Counter())[label] += 1
     label_of = {key: votes.most_common(1)[0][0] for key, votes in labels.items()}
     persons = [key for key in spellings if label_of[key] == "PERSON" and " " in key]
@@ -159,15 +208,18 @@ def _merge(mentions: list[tuple[str, str]]) -> list[tuple[str, str, int]]:
             longer = [full for full in persons if key in _referred_by(full, label_of[key])]
             if len(longer) == 1:  # "Obama" with both Barack and Michelle Obama named stays as it is
                 target[key] = longer[0]
-    counts: Counter[str] = Counter()
-    for key, votes in spellings.items():
-        counts[target[key]] += votes.total()
-    merged = [(spellings[key].most_common(1)[0][0], label_of[key], n) for key, n in counts.items()]
-    return sorted(merged, key=lambda e: (-e[2], e[0]))
+    texts: dict[str, Counter[str]] = {}
+    for key, forms in written.items():
+        texts.setdefault(target[key], Counter()).update(forms)
+    merged = [
+        Name(spellings[key].most_common(1)[0][0], forms.most_common(1)[0][0], label_of[key], forms.total())
+        for key, forms in texts.items()
+    ]
+    return sorted(merged, key=lambda e: (-e.mentions, e.entity))
 
 
-def entities(texts: list[str], ner_chars: int = NER_CHARS) -> list[list[tuple[str, str, int]]]:
-    """Named people, organisations and places of each text as (name, label, mentions), most mentioned first.
+def entities(texts: list[str], ner_chars: int = NER_CHARS) -> list[list[Name]]:
+    """Named people, organisations and places of each text, most mentioned first.
 
     Each text is built by ner_text (title, blank line, body) so that a wire dateline is found where the body
     starts; a longer text is cut to `ner_chars` characters. Labels are PERSON, ORG, GPE and LOC. The model is
@@ -202,7 +254,7 @@ def add_entities(
     texts = [ner_text(titles[i], bodies[i], ner_chars, pictured[i]) for i in english]
     found = _entities(texts, ner_chars)
     for i, names in zip(english, found, strict=True):
-        rows[i]["entities"] = [{"entity": n, "label": label, "mentions": c} for n, label, c in names]
+        rows[i]["entities"] = [name._asdict() for name in names]
 
 
 def enrich_batch(

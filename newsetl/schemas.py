@@ -42,11 +42,13 @@ CAPTIONS = pa.schema(
     ]
 )
 
-# Named entities of an article, one row per distinct name (see newsetl/entities.py for how names are merged).
+# Named entities of an article, one row per distinct name: its canonical form and the text it is written as (see
+# newsetl/entities.py for how names are folded and merged).
 ENTITIES = pa.schema(
     [
         ("article_id", pa.string()),
         ("entity", pa.string()),
+        ("mention", pa.string()),
         ("label", pa.string()),
         ("mentions", pa.int32()),
         ("run_id", pa.string()),
@@ -162,7 +164,9 @@ PARTITIONS: dict[str, list[str]] = {"articles": ARTICLES_PARTITIONS}
 # keywords, its LSH band keys and MinHash signature (100 little-endian uint32: the plan estimates a candidate
 # pair's similarity from them before reading texts), and the templates of the paragraphs at its head and its tail,
 # from which furniture is learned (newsetl/furniture.py).
-STAGED_ENTITY = pa.struct([("entity", pa.string()), ("label", pa.string()), ("mentions", pa.int32())])
+STAGED_ENTITY = pa.struct(
+    [("entity", pa.string()), ("mention", pa.string()), ("label", pa.string()), ("mentions", pa.int32())]
+)
 STAGED_KEYWORD = pa.struct([("keyword", pa.string()), ("score", pa.float64())])
 STAGED_RECORDS = pa.schema(
     [

@@ -375,29 +375,30 @@ def test_names_are_normalised(name: str, label: str, normal: str) -> None:
 def test_merge_counts_one_name_once() -> None:
     merged = _merge(
         [
-            ("Barack Obama", "PERSON"),
-            ("Obama", "PERSON"),
-            ("Obama", "ORG"),
-            ("Barack", "PERSON"),
-            ("NATO", "ORG"),
-            ("Nato", "ORG"),
-            ("NATO", "ORG"),
-            ("Mario Draghi", "PERSON"),
-            ("Draghi", "ORG"),  # a lone surname spaCy tagged as an organisation
-            ("Ankara", "GPE"),
+            ("Barack Obama", "Barack Obama", "PERSON"),
+            ("Obama", "Obama", "PERSON"),
+            ("Obama", "Obama", "PERSON"),
+            ("Obama", "Obama’s", "ORG"),
+            ("Barack", "Barack", "PERSON"),
+            ("NATO", "NATO", "ORG"),
+            ("Nato", "Nato", "ORG"),
+            ("NATO", "NATO", "ORG"),
+            ("Mario Draghi", "Mario Draghi", "PERSON"),
+            ("Draghi", "Draghi", "ORG"),  # a lone surname spaCy tagged as an organisation
+            ("Ankara", "Ankara", "GPE"),
         ]
     )
     assert merged == [
-        ("Barack Obama", "PERSON", 4),
-        ("NATO", "ORG", 3),
-        ("Mario Draghi", "PERSON", 2),
-        ("Ankara", "GPE", 1),
+        ("Barack Obama", "Obama", "PERSON", 5),  # its commonest text as written
+        ("NATO", "NATO", "ORG", 3),
+        ("Mario Draghi", "Mario Draghi", "PERSON", 2),
+        ("Ankara", "Ankara", "GPE", 1),
     ]
 
 
 def test_an_ambiguous_short_name_stays_apart() -> None:
-    merged = _merge([("Barack Obama", "PERSON"), ("Michelle Obama", "PERSON"), ("Obama", "PERSON")])
-    assert merged == [("Barack Obama", "PERSON", 1), ("Michelle Obama", "PERSON", 1), ("Obama", "PERSON", 1)]
+    merged = _merge([(n, n, "PERSON") for n in ("Barack Obama", "Michelle Obama", "Obama")])
+    assert [(e.entity, e.mentions) for e in merged] == [("Barack Obama", 1), ("Michelle Obama", 1), ("Obama", 1)]
 
 
 def test_ner_runs_alone_and_finds_what_the_full_pipeline_finds(nlp: Language, sample: tuple[str, str]) -> None:
@@ -412,7 +413,7 @@ def test_ner_runs_alone_and_finds_what_the_full_pipeline_finds(nlp: Language, sa
 
 def test_entities_of_a_wire_story(nlp: Language) -> None:
     text = ner_text(WIRE_TITLE, WIRE_BODY)
-    found = {(name, label): n for name, label, n in entities([text])[0]}
+    found = {(e.entity, e.label): e.mentions for e in entities([text])[0]}
     raw = [(e.text, e.label_) for e in nlp(text).ents]
     may = sum(1 for name, label in raw if label == "PERSON" and name in ("Theresa May", "May"))
     assert may >= 2 and ("May", "PERSON") in raw  # the story does test the short-name merge
@@ -444,17 +445,17 @@ def test_the_model_forgets_the_words_of_texts_it_has_read() -> None:
 def test_the_dateline_is_found_without_a_title() -> None:
     text = ner_text("", WIRE_BODY)
     assert text.startswith("\n\nHAMBURG, Sept 1")
-    assert ("Hamburg", "GPE", 2) in entities([text])[0]
+    assert ("Hamburg", "HAMBURG", "GPE", 2) in entities([text])[0]
 
 
 def test_entities_are_ordered_by_mentions_then_name(sample: tuple[str, str]) -> None:
     found = entities([ner_text(*sample)])[0]
-    assert found == sorted(found, key=lambda e: (-e[2], e[0]))
-    assert {label for _, label, _ in found} <= {"PERSON", "ORG", "GPE", "LOC"}
+    assert found == sorted(found, key=lambda e: (-e.mentions, e.entity))
+    assert {e.label for e in found} <= {"PERSON", "ORG", "GPE", "LOC"}
 
 
 def test_the_sample_is_about_putin_and_erdogan(sample: tuple[str, str]) -> None:
-    labels = {name: label for name, label, _ in entities([ner_text(*sample)])[0]}
+    labels = {e.entity: e.label for e in entities([ner_text(*sample)])[0]}
     assert labels["Putin"] == "PERSON"
     assert labels["Erdogan"] == "PERSON"
     assert "Syrian" not in labels  # NORP is dropped
@@ -491,7 +492,7 @@ def test_enrich_batch(sample: tuple[str, str]) -> None:
     assert [row["language"] for row in rows] == ["en", "en", "fr"]
     assert [row["dateline"] for row in rows] == [None, "Hamburg", "Paris"]
     assert rows[0]["keywords"][0] == ("aleppo", 1.0)
-    assert {"entity": "Putin", "label": "PERSON", "mentions": 3} in rows[0]["entities"]
+    assert {"entity": "Putin", "mention": "Putin", "label": "PERSON", "mentions": 3} in rows[0]["entities"]
     assert rows[1]["entities"][0]["entity"] == "European Commission"
     assert rows[2]["entities"] == []  # not English: the model would invent names
     assert rows[2]["keywords"]
