@@ -134,8 +134,9 @@ _SLUGS = frozenset(
 )  # fmt: skip
 
 
-def _place_at(text: str, pos: int = 0) -> tuple[int, int, str] | None:
-    """(start, end, place in normal spelling) of a wire dateline opening `text` at `pos`, or None."""
+def _place_at(text: str, pos: int = 0) -> tuple[int, str] | None:
+    """(end, place in normal spelling) of a wire dateline opening `text` at `pos`, or None; `end` is past the
+    dash and the white space after it, where the story's first sentence starts."""
     m = _DATELINE_RE.match(text, pos, pos + _DATELINE_CHARS)
     if m is None:
         return None
@@ -147,7 +148,40 @@ def _place_at(text: str, pos: int = 0) -> tuple[int, int, str] | None:
     first = place.split()[0].lower()
     if (not place.isupper() and first in STOP_WORDS) or first in _SLUGS:
         return None
-    return m.start("place"), m.end("place"), _normal_place(place)
+    return m.end(), _normal_place(place)
+
+
+# A byline paragraph before the dateline: "By Jane Doe", "By Jane Doe and John Roe, Reuters", "BY JANE DOE |
+# AFP". "By" then at most BYLINE_WORDS words, each capitalised or a joining word, and nothing else in the
+# paragraph: "By the time polls closed, ..." and "By Monday, turnout had ..." (a comma and lower case) are prose.
+BYLINE_WORDS = 12
+_BYLINE_JOINERS = _PARTICLES | {"and", "&", "van", "von", "der", "den", "bin", "ibn", "in", "for", "the"}
+_BYLINE_PUNCTUATION = ",;:|/()[]-–—•·"
+
+
+def _byline_end(text: str, pos: int = 0) -> int:
+    """Where the body goes on after a byline paragraph opening `text` at `pos` (`pos` when it has none)."""
+    if not text.startswith(("By ", "BY "), pos):
+        return pos
+    end = text.find("\n", pos)
+    end = len(text) if end < 0 else end
+    words = [w.strip(_BYLINE_PUNCTUATION + ".") for w in text[pos + 3 : end].split()]
+    words = [w for w in words if w]
+    if not 0 < len(words) <= BYLINE_WORDS or not words[0][0].isupper():
+        return pos
+    if not all(w[0].isupper() or w in _BYLINE_JOINERS for w in words):
+        return pos
+    while end < len(text) and text[end].isspace():
+        end += 1
+    return end
+
+
+def opening(text: str, pos: int = 0) -> tuple[int, str | None]:
+    """(end, place) of the byline and wire dateline a body opens with at `pos`: `end` is where its story starts
+    (`pos` when it opens with neither), `place` the dateline's place in normal spelling, or None."""
+    start = _byline_end(text, pos)
+    found = _place_at(text, start)
+    return found if found is not None else (start, None)
 
 
 def _normal_place(place: str) -> str:
@@ -167,9 +201,9 @@ def _normal_place(place: str) -> str:
 
 
 def dateline(body: str) -> str | None:
-    """The place of the wire dateline the body opens with ("HAMBURG, Sept 1 - ..." -> "Hamburg"), or None."""
-    found = _place_at(body)
-    return found[2] if found else None
+    """The place of the wire dateline the body opens with, after any byline ("HAMBURG, Sept 1 - ..." -> "Hamburg"),
+    or None."""
+    return opening(body)[1]
 
 
 # ------------------------------------------------------------------------------------------------- keywords

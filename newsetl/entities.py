@@ -3,16 +3,18 @@
 spaCy's small English model reads the title, the opening of the body and the photo captions. Each name is
 published in a canonical form an analyst can group by, beside the text as found: case, full stops, surrounding
 punctuation and a leading "the" do not count, and a few names written several ways are one (ALIASES); a name
-counts once per article (see _merge). `enrich_batch` gives an article everything newsetl/enrich.py describes,
+counts once per article (see _merge). Who wrote or photographed the story is not what it names: bylines, wire datelines
+and credits give no name. `enrich_batch` gives an article everything newsetl/enrich.py describes,
 with its names.
 """
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from newsetl.enrich import _PARTICLES, _place_at, describe
+from newsetl.enrich import _PARTICLES, describe, opening
 
 if TYPE_CHECKING:  # spaCy is imported where the model is loaded: a run without entities never pays for it
     from spacy.language import Language
@@ -112,10 +114,33 @@ def _cap(text: str, limit: int) -> str:
     return cut[:space] if space > 0 else text[:limit]
 
 
-def _dateline_in(text: str) -> tuple[int, int, str] | None:
-    """The dateline place of a ner_text: where the body starts, after the first blank line."""
+# Credits: who wrote or photographed a story, not whom it names. A paragraph "(Reporting by ...; Editing by ...)";
+# a photo credit closing a caption or paragraph: "(Photo by AFP)", "(Photo: Reuters)", "Photo: AFP/Getty Images",
+# "REUTERS/Kevin Lamarque", "EPA-EFE/Sergei Ilnitsky/File". Slash credits and "Photo:" credits are capitalised
+# words to the end of the paragraph, so "the US/Canada border" and "a photo by Smith was shown" are prose.
+_CREDIT_WORD = r"[A-Z][\w&'’.-]*"
+_CREDIT_RE = re.compile(
+    rf"""
+    ^\(?(?:Additional\ reporting|Reporting|Writing|Editing|Compiled|Produced)\ by\ [^\n]*
+    | \((?i:photo|picture|image|file\ photo)(?:graph)?s?(?:\ by\ |:\ ?)[^()\n]{{1,80}}\)
+    | (?i:photo|picture)(?:graph)?s?(?:\ by|:)\ {_CREDIT_WORD}(?:[\ /,]\ ?{_CREDIT_WORD})*\)?[ \t]*$
+    | (?<![\w/])[A-Z][\w&.-]*/{_CREDIT_WORD}(?:[\ /]{_CREDIT_WORD})*\)?[ \t]*$
+    """,
+    re.VERBOSE | re.MULTILINE,
+)
+
+
+def _not_named(text: str) -> list[tuple[int, int]]:
+    """Where a ner_text holds no name of the story: the byline and wire dateline the body opens with (after the
+    first blank line, where the title ends), and the credits (see _CREDIT_RE)."""
+    regions = [m.span() for m in _CREDIT_RE.finditer(text)]
     split = text.find("\n\n")
-    return _place_at(text, split + 2) if split >= 0 else None
+    if split >= 0:
+        start = split + 2
+        end = opening(text, start)[0]
+        if end > start:
+            regions.append((start, end))
+    return regions
 
 
 def _normal_name(name: str, label: str) -> str:
@@ -149,17 +174,13 @@ def _canonical(name: str, label: str) -> tuple[str, str]:
 
 
 def _mentions(text: str, spans: list[tuple[str, str, int, int]]) -> list[tuple[str, str, str]]:
-    """(name, mention as written, label) of each kept mention; the dateline place replaces what spaCy made of
-    it, as one GPE."""
-    place = _dateline_in(text)
+    """(name, mention as written, label) of each kept mention: none from a byline, a dateline or a credit.
+    (The dateline's place is the article's `dateline`.)"""
+    skipped = _not_named(text)
     found: list[tuple[str, str, str]] = []
-    if place is not None:
-        found.append((place[2], text[place[0] : place[1]], "GPE"))
     for written, spacy_label, start, end in spans:
-        if place is not None and start < place[1] and end > place[0]:
-            continue  # spaCy tags HAMBURG as a PERSON, RIO DE JANEIRO as an ORG
         label = _LABELS.get(spacy_label)
-        if label is None:
+        if label is None or any(start < stop and end > begin for begin, stop in skipped):
             continue
         name = _normal_name(written, label)
         if not _is_junk(name, label):
@@ -221,8 +242,8 @@ def _merge(mentions: list[tuple[str, str, str]]) -> list[Name]:
 def entities(texts: list[str], ner_chars: int = NER_CHARS) -> list[list[Name]]:
     """Named people, organisations and places of each text, most mentioned first.
 
-    Each text is built by ner_text (title, blank line, body) so that a wire dateline is found where the body
-    starts; a longer text is cut to `ner_chars` characters. Labels are PERSON, ORG, GPE and LOC. The model is
+    Each text is built by ner_text (title, blank line, body) so that a byline and a wire dateline are found where
+    the body starts; a longer text is cut to `ner_chars` characters. Labels are PERSON, ORG, GPE and LOC. The model is
     English: give it English text only.
     """
     capped = [_cap(text, ner_chars + CAPTION_CHARS + 4) for text in texts]

@@ -27,7 +27,7 @@ from newsetl.schemas import STAGED_FILES, STAGED_QUARANTINE, STAGED_RECORDS
 from newsetl.settings import Settings
 
 # Bump when parsing or cleaning changes what a batch stages, so cached batches are not reused.
-EXTRACT_VERSION = "8"
+EXTRACT_VERSION = "9"
 # Rows buffered before a row group is written: bounds memory whatever the size of a batch.
 FLUSH_ROWS = 1000
 # Articles tokenised and described at once. Numpy counts the keywords of 50 as fast per article as those of

@@ -1,8 +1,13 @@
 """Entities an analyst can group by, through the pipeline on real files and tables: one canonical name per
-alias, the text as found beside it. Every text here is written by the test."""
+alias, the text as found beside it; no name from a byline, a dateline or a credit. Every text here is written by
+the test."""
 
 from pathlib import Path
 
+import pytest
+
+from newsetl.enrich import opening
+from newsetl.entities import _nlp, entities, ner_text
 from newsetl.settings import Settings
 from newsetl.tables import query
 from tests.conftest import ingest_without_prefect
@@ -55,3 +60,67 @@ def test_aliases_are_one_canonical_name_beside_the_text_as_found(tmp_path: Path)
         assert alias not in spelled
     counts = query(settings, "SELECT mentions FROM {entities} WHERE entity = 'United States' ORDER BY 1")
     assert counts.column("mentions").to_pylist() == [2, 2]  # one row per article, whatever the forms
+
+
+def model_names(title: str, paragraphs: list[str], captions: tuple[str, ...] = ()) -> set[str]:
+    """What the model alone finds in a story's text: the names a rule below must take away."""
+    return {e.text for e in _nlp()(ner_text(title, "\n\n".join(paragraphs), captions=captions)).ents}
+
+
+BYLINED = [
+    ("Talks resume", ["By Jane Doe, Reuters", "LONDON (Reuters) - Britain's leader met Angela Merkel on Tuesday."], ()),
+    ("Vote counted", ["PARIS, May 3 (AFP) - Emmanuel Macron thanked voters in Lyon."], ()),
+    ("Summit ends", ["BY JOHN ROE | AFP", "Angela Merkel left Brussels after the summit."], ()),
+    (
+        "Leaders meet",
+        ["Theresa May and Angela Merkel met in Berlin.", "(Reporting by Jane Doe; Editing by John Roe)"],
+        ("Theresa May arrives in Berlin on May 3, 2017. REUTERS/Kevin Lamarque", "Angela Merkel waves. (Photo by AFP)"),
+    ),
+]
+WRITERS = {"Reuters", "AFP", "Jane Doe", "John Roe", "JOHN ROE", "Kevin Lamarque", "REUTERS"}
+
+
+def test_bylines_datelines_and_credits_name_no_one(tmp_path: Path) -> None:
+    found_alone = set().union(*(model_names(*story_parts) for story_parts in BYLINED))
+    assert {"Reuters", "Jane Doe", "Kevin Lamarque"} <= found_alone  # what the rule has to take away
+    quoted = ("Deal agreed", ["Reuters could not verify the report, officials told AFP in Geneva on Monday."], ())
+    settings = ingest(tmp_path, [story(n, *parts) for n, parts in enumerate([*BYLINED, quoted])])
+    by_title = query(
+        settings, "SELECT a.title, list(e.entity ORDER BY e.entity) AS names, any_value(a.dateline) AS dateline "
+        "FROM {articles} a LEFT JOIN {entities} e USING (article_id) GROUP BY a.title"
+    ).to_pylist()  # fmt: skip
+    names = {row["title"]: set(row["names"]) for row in by_title}
+    for title, _, _ in BYLINED:
+        assert not names[title] & WRITERS, title
+    assert "Angela Merkel" in names["Talks resume"] and "Angela Merkel" in names["Summit ends"]
+    assert {"Angela Merkel", "Berlin"} <= names["Leaders meet"]
+    assert {"Reuters", "AFP"} <= names["Deal agreed"]  # an agency the story itself names still counts
+    datelines = {row["title"]: row["dateline"] for row in by_title}
+    assert datelines["Talks resume"] == "London"  # the dateline after a byline is the article's dateline
+    assert datelines["Vote counted"] == "Paris"
+    assert "Paris" not in names["Vote counted"] and "London" not in names["Talks resume"]
+
+
+@pytest.mark.parametrize(
+    ("body", "place", "story_starts"),
+    [
+        ("By Jane Doe\n\nThe talks went on.", None, "The talks"),
+        ("By Jane Doe and John Roe, Reuters\n\nLONDON (Reuters) - The talks went on.", "London", "The talks"),
+        ("By the time polls closed, turnout was low.", None, "By the time"),
+        ("By Monday, turnout had risen.", None, "By Monday"),
+        ("BERLIN (dpa) - By Monday, turnout had risen.", "Berlin", "By Monday"),
+    ],
+)
+def test_a_byline_is_a_short_paragraph_of_names(body: str, place: str | None, story_starts: str) -> None:
+    end, found = opening(body)
+    assert found == place and body[end:].startswith(story_starts)
+
+
+def test_prose_that_looks_like_a_credit_keeps_its_names() -> None:
+    texts = [
+        ner_text("Border", "Officials in Ottawa closed the US/Canada border to trucks on Monday."),
+        ner_text("Exhibit", "A photo by Annie Leibovitz was shown in New York on Monday."),
+    ]
+    border, exhibit = ({e.entity for e in found} for found in entities(texts))
+    assert "Ottawa" in border and "Canada" in border
+    assert {"Annie Leibovitz", "New York"} <= exhibit
