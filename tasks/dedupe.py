@@ -42,6 +42,7 @@ from newsetl.near import (
     signature,
 )
 from newsetl.reasons import Reason
+from newsetl.records import DumpFile
 from newsetl.runtime import FORKSERVER, release_memory, start_worker_server
 from newsetl.schemas import (
     ARTICLES,
@@ -74,6 +75,8 @@ from newsetl.tables import (
     sql_literal,
     table_sql,
 )
+from tasks.discover import sha256_of, source_of
+from tasks.extract import stage_batch
 
 # Records finished and committed together: the unit of memory of the plan and of each Delta commit.
 CHUNK_ROWS = 8192
@@ -334,10 +337,12 @@ def learn_furniture(staged: list[Path], settings: Settings) -> tuple[Learned, pa
     return learned, run_counts.select(FURNITURE.names).cast(FURNITURE)
 
 
-def load_keys(con: duckdb.DuckDBPyConnection, run_sql: str, settings: Settings) -> None:
+def load_keys(con: duckdb.DuckDBPyConnection, run_sql: str, settings: Settings, redecided: set[str]) -> None:
     """Load the run's keys (`run`, `run_bands`) and the history they match (`hist`, `copies`, `cand_hist`).
+    The earlier duplicates of the `redecided` texts are in the run itself, staged again (see `restage`).
 
     Only key columns and band keys are read: no body of the history is read or hashed again."""
+    con.register("redecided_hashes", pa.table({"content_hash": pa.array(sorted(redecided), pa.string())}))
     keys = "pos, source, story_code, content_hash, published_at, source_file, record_no, title"
     con.execute(f"CREATE TEMP TABLE run AS SELECT {keys} FROM {run_sql}")
     con.execute(f"CREATE TEMP TABLE run_bands AS SELECT 'r' || pos AS node, unnest(bands) AS band_key FROM {run_sql}")
@@ -347,7 +352,8 @@ def load_keys(con: duckdb.DuckDBPyConnection, run_sql: str, settings: Settings) 
     )
     con.execute(
         f"""CREATE TEMP TABLE copies AS SELECT {DUP_COLUMNS}, duplicate_of
-            FROM {table_sql(settings, "duplicates")} WHERE content_hash IN (SELECT content_hash FROM run)"""
+            FROM {table_sql(settings, "duplicates")} WHERE content_hash IN (SELECT content_hash FROM run)
+            AND content_hash NOT IN (SELECT content_hash FROM redecided_hashes)"""
     )
     articles = table_sql(settings, "articles")
     con.execute(
@@ -642,17 +648,17 @@ def decide_near(
 
 
 def finish_batches(
-    staged: list[Path], learned: Learned, plan: Path, prevailing: dict[str, str] | None = None
+    staged: list[Path], learned: Learned, plan: Path, prevailing: dict[str, str] | None = None, first: int = 0
 ) -> dict[Path, list[dict[str, Any]]]:
     """finish_batch each chunk of the staged records into a work file of the plan: {file: records rejected}, in
     run order. In chunks, not whole files: one dump of gigabytes is one batch, and must not be one read. Two at
     once: Arrow reads, compresses and writes without holding the GIL (1.3 to 1.5 s instead of 2.0 to 2.9 s for
     100,000 records)."""
     chunks: list[tuple[Path, list[int], int, Path]] = []  # (records, row groups, first position, work file)
-    pos = 0
+    pos = first
     for d in staged:
         for groups, rows in chunk_groups(pq.ParquetFile(d / "records.parquet"), CHUNK_ROWS):
-            chunks.append((d / "records.parquet", groups, pos, plan / f"final-{len(chunks):05d}.parquet"))
+            chunks.append((d / "records.parquet", groups, pos, plan / f"final-{pos:012d}.parquet"))
             pos += rows
 
     def finish(chunk: tuple[Path, list[int], int, Path]) -> list[dict[str, Any]]:
@@ -676,23 +682,40 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
 
     # 1. Number the records in run order and cut learned furniture, batch by batch (bodies stay on disk).
     quarantine = [pq.read_table(d / "quarantine.parquet") for d in staged]
-    finished = finish_batches(staged, learned, tmp, prevailing_languages(staged, settings) if staged else {})
+    prevailing = prevailing_languages(staged, settings) if staged else {}
+    finished = finish_batches(staged, learned, tmp, prevailing)
     quarantine += [
         pa.Table.from_pylist(rejected, schema=STAGED_QUARANTINE) for rejected in finished.values() if rejected
     ]
     finals = list(finished)
 
-    # 2. Decide against the history, and 3. write every row the run commits.
-    con = connect(settings)
-    try:
+    # 2. Decide against the history. A near copy an earlier run held back is decided again, staged anew from its
+    # dump, when this run gives its story a version or displaces the article it was held against: until the
+    # decisions touch no such copy.
+    redecided: set[str] = set()
+    first = sum(pq.ParquetFile(d / "records.parquet").metadata.num_rows for d in staged)
+    while True:
+        con = connect(settings)
         final_sql = parquet_sql(finals) if finals else scan_sql([], FINAL)
-        load_keys(con, final_sql, settings)
+        load_keys(con, final_sql, settings, redecided)
         con.execute(DECIDE_SQL)
         find_pairs(con)
         near, pair_counts = decide_near(con, finals, settings)
         con.register("near_found", near)
         con.execute("CREATE TEMP TABLE near AS SELECT * FROM near_found")
         con.execute(OUTCOME_SQL)
+        again, texts = restage(con, settings, redecided, tmp / f"redecided-{len(redecided):08d}")
+        if again is None:
+            break
+        con.close()
+        redecided |= texts
+        more = finish_batches([again], learned, tmp, prevailing, first)
+        first += pq.ParquetFile(again / "records.parquet").metadata.num_rows
+        quarantine += [pa.Table.from_pylist(r, schema=STAGED_QUARANTINE) for r in more.values() if r]
+        finals += list(more)
+
+    # 3. Write every row the run commits.
+    try:
         run = sql_literal(run_id)
         publish = con.sql("SELECT pos, article_id FROM publish").to_arrow_table().combine_chunks()
         moved = dict(
@@ -728,6 +751,7 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
         "displaced": displaced,
         "moved": sorted(moved),
         "rehashed": rehashed,
+        "redecided": sorted(redecided),
         "staged": [str(d) for d in staged],
         "files_new": files.num_rows,
         "records": sum(files.column("records").to_pylist()),
@@ -745,6 +769,58 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     return summary
 
 
+# The earlier near copies whose decision this run's outcome reopens: those of a story the run brings a version
+# of (a revision beats a near copy), and those held against an article the run displaces.
+REOPENED_SQL = """
+SELECT source_file, record_no, content_hash FROM {dups} WHERE content_hash IN (
+    SELECT content_hash FROM {dups} d WHERE kind = 'near' AND (
+        duplicate_of IN (SELECT article_id FROM displaced)
+        OR EXISTS (SELECT 1 FROM run r WHERE r.source = d.source AND r.story_code = d.story_code)))
+    AND content_hash NOT IN (SELECT content_hash FROM redecided_hashes)"""
+
+
+def restage(
+    con: duckdb.DuckDBPyConnection, settings: Settings, redecided: set[str], target: Path
+) -> tuple[Path | None, set[str]]:
+    """Stage again, into `target`, the earlier duplicates whose decision the outcome reopens (see REOPENED_SQL),
+    with every copy of their texts: returns the folder (None when nothing is reopened) and the texts' hashes.
+
+    A text is reopened only when every dump holding a copy of it is still in the raw root as it was ingested;
+    otherwise its copies keep their decision."""
+    reopened = con.execute(REOPENED_SQL.format(dups=table_sql(settings, "duplicates"))).fetchall()
+    if not reopened:
+        return None, set()
+    wanted = {(f, n): h for f, n, h in reopened}
+    names = sorted({f for f, _, _ in reopened})
+    con.register("reopened_files", pa.table({"source_file": pa.array(names, pa.string())}))
+    recorded = dict(
+        con.execute(
+            f"""SELECT source_file, last(sha256 ORDER BY ingested_at) FROM {table_sql(settings, "files")}
+                SEMI JOIN reopened_files USING (source_file) GROUP BY source_file"""
+        ).fetchall()
+    )
+    dumps, gone = [], set()
+    for name in names:
+        path = settings.raw_dir / name
+        if path.is_file() and not path.is_symlink() and sha256_of(path) == recorded.get(name):
+            dumps.append(DumpFile(str(path), name, source_of(name), recorded[name], path.stat().st_size))
+        else:
+            gone.add(name)
+    shutil.rmtree(target, ignore_errors=True)
+    stage_batch(dumps, settings, target / "staged")
+    rows = pq.read_table(target / "staged" / "records.parquet")
+    found = {(f, n) for f, n in zip(rows["source_file"].to_pylist(), rows["record_no"].to_pylist(), strict=True)}
+    lost = {h for key, h in wanted.items() if key[0] in gone or key not in found}
+    texts = set(wanted.values()) - lost
+    if not texts:
+        return None, set()
+    keep = [wanted.get((f, n)) in texts for f, n in zip(rows["source_file"].to_pylist(),
+                                                          rows["record_no"].to_pylist(), strict=True)]  # fmt: skip
+    pq.write_table(rows.filter(pa.array(keep, pa.bool_())), target / "records.parquet", compression="zstd")
+    shutil.rmtree(target / "staged")
+    return target, texts
+
+
 def repoint_sql(moved: dict[str, str], settings: Settings) -> str:
     """Earlier duplicates of an article that now is a duplicate itself point to what replaced it: they are
     re-added to the plan (and deleted from the table before it is committed, see tasks/load.py)."""
@@ -759,8 +835,9 @@ def repoint_sql(moved: dict[str, str], settings: Settings) -> str:
         FROM {table_sql(settings, "duplicates")} d
         JOIN (VALUES {mapping}) m(old, new) ON d.duplicate_of = m.old
         LEFT JOIN (SELECT article_id, content_hash FROM outcome WHERE kind IS NULL) n ON n.article_id = m.new
-        -- the duplicates of a text written again (see OUTCOME_SQL) already point where they must
-        WHERE d.content_hash NOT IN (SELECT content_hash FROM rehashed)"""
+        -- the duplicates of a text written again (see OUTCOME_SQL) or decided again already point where they must
+        WHERE d.content_hash NOT IN (SELECT content_hash FROM rehashed)
+          AND d.content_hash NOT IN (SELECT content_hash FROM redecided_hashes)"""
 
 
 def part_path(plan: Path, table: str, part: int) -> Path:

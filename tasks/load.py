@@ -46,10 +46,10 @@ COMMIT_ORDER = [
 ]
 COMMIT_THREADS = 2
 # The rows to delete before a plan's first part: those of the articles it displaces, the duplicates that
-# pointed to an article that now is a duplicate itself, and the duplicates of a text a newcomer now stands for
-# (the plan re-adds both kinds of duplicate, pointing where they now must).
+# pointed to an article that now is a duplicate itself, the duplicates of a text a newcomer now stands for, and
+# those of a text decided again (the plan re-adds each of them as it now stands).
 DELETES: dict[str, list[tuple[str, str]]] = {
-    "duplicates": [("duplicate_of", "moved"), ("content_hash", "rehashed")],
+    "duplicates": [("duplicate_of", "moved"), ("content_hash", "rehashed"), ("content_hash", "redecided")],
     **{
         name: [("article_id", "displaced")]
         for name in ("captions", "entities", "keywords", "articles", "near_index", "near_signatures")
