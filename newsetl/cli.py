@@ -324,7 +324,7 @@ def generate(
 @app.command()
 def demo(raw: RawOpt = None, out: OutOpt = None) -> None:
     """Put a demo corpus into the raw directory if it has no dumps, run once, and show an example query."""
-    from newsetl.generate import SOURCE_TIMEZONES, generate_corpus
+    from newsetl.generate import DEMO_ARTICLES, DEMO_SEED, SOURCE_TIMEZONES, generate_corpus
     from tasks.discover import scan_raw_dir
 
     # The demo sites write local times: say in which zones, so copies on different sites compare by date.
@@ -333,8 +333,8 @@ def demo(raw: RawOpt = None, out: OutOpt = None) -> None:
     check_dirs(settings, raw_may_be_missing=True)
     settings.raw_dir.mkdir(parents=True, exist_ok=True)
     if not scan_raw_dir(settings.raw_dir)[0]:
-        generate_corpus(settings.raw_dir, 2000, seed=0)
-        console.print(f"generated a demo corpus of 2,000 articles in {settings.raw_dir}")
+        generate_corpus(settings.raw_dir, DEMO_ARTICLES, seed=DEMO_SEED)
+        console.print(f"generated a demo corpus of {DEMO_ARTICLES:,} articles in {settings.raw_dir}")
     print_summary(run_flow(settings))
     console.print(f"[bold]example query[/] over {settings.catalog_path}:\n{EXAMPLE_QUERY}")
     sql(EXAMPLE_QUERY, out=str(settings.out_dir), fmt=Format.table, unsafe=False)

@@ -3,18 +3,23 @@
 spaCy's small English model reads the title, the opening of the body and the photo captions. Each name is
 published in a canonical form an analyst can group by, beside the text as found: case, full stops, surrounding
 punctuation and a leading "the" do not count, and a few names written several ways are one (ALIASES); a name
-counts once per article (see _merge). Who wrote or photographed the story is not what it names: bylines, wire datelines
-and credits give no name. `enrich_batch` gives an article everything newsetl/enrich.py describes,
-with its names.
+counts once per article (see _merge). Who wrote or photographed the story is not what it names: bylines, wire
+datelines and credits give no name. Which capitalised words are names at all, the texts ingested say: a
+one-word name they write mostly in lower case is a common word (the model reads "Turnout" opening a sentence as a
+person; see published_entities_sql). `enrich_batch` gives an article everything newsetl/enrich.py
+describes, with its names.
 """
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from newsetl.enrich import _PARTICLES, describe, opening
+import pyarrow as pa
+
+from newsetl.enrich import _PARTICLES, _UPPER, describe, opening
+from newsetl.schemas import STAGED_WORD_CASE
 
 if TYPE_CHECKING:  # spaCy is imported where the model is loaded: a run without entities never pays for it
     from spacy.language import Language
@@ -117,8 +122,9 @@ def _cap(text: str, limit: int) -> str:
 # Credits: who wrote or photographed a story, not whom it names. A paragraph "(Reporting by ...; Editing by ...)";
 # a photo credit closing a caption or paragraph: "(Photo by AFP)", "(Photo: Reuters)", "Photo: AFP/Getty Images",
 # "REUTERS/Kevin Lamarque", "EPA-EFE/Sergei Ilnitsky/File". Slash credits and "Photo:" credits are capitalised
-# words to the end of the paragraph, so "the US/Canada border" and "a photo by Smith was shown" are prose.
-_CREDIT_WORD = r"[A-Z][\w&'’.-]*"
+# words to the end of the paragraph, so "the US/Canada border" and "a photo by Smith was shown" are prose; a name's
+# particle ("Hala al-Masri", "Luis de Souza") and a capital of any Latin script ("Kemal Öztürk") are a name's too.
+_CREDIT_WORD = rf"(?:[{_UPPER}]|(?:{'|'.join(sorted(_PARTICLES))})[-\ ](?=[{_UPPER}]))[\w&'’.-]*"
 _CREDIT_RE = re.compile(
     rf"""
     ^\(?(?:Additional\ reporting|Reporting|Writing|Editing|Compiled|Produced)\ by\ [^\n]*
@@ -267,15 +273,76 @@ def add_entities(
     bodies: list[str],
     captions: Sequence[Sequence[str]] | None = None,
     ner_chars: int = NER_CHARS,
+    cases: "CaseCounts | None" = None,
 ) -> None:
-    """Fill the `entities` of described articles. Only English articles (and those too short to tell, which are
-    rare and cheap) go to NER: the model is English and finds nonsense names in other languages."""
+    """Fill the `entities` of described articles, and count the case of their words into `cases` (see
+    drop_common_words). Only English articles (and those too short to tell, which are rare and cheap) go to NER:
+    the model is English and finds nonsense names in other languages."""
     english = [i for i, row in enumerate(rows) if row["language"] in ("en", None)]
     pictured = captions or [()] * len(titles)
     texts = [ner_text(titles[i], bodies[i], ner_chars, pictured[i]) for i in english]
     found = _entities(texts, ner_chars)
     for i, names in zip(english, found, strict=True):
         rows[i]["entities"] = [name._asdict() for name in names]
+    if cases is not None:
+        cases.add(texts)
+
+
+# ------------------------------------------------------------------------------------------------- common words
+
+# A sentence's first word is capitalised whatever it is, and the model reads "Turnout was low" as a person. Which
+# capitalised words are names is learnt from all the texts ingested: a name is written capitalised in mid-sentence,
+# a common word in lower case. Mid-sentence is after a letter, a digit, a comma or a semicolon and one space (the
+# title is left out: headlines may capitalise every word). Words in capitals (NATO, US) are acronyms, never
+# counted as capitalised; all of a text counts, as the model reads it.
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_MID_CAPITAL = re.compile(rf"(?:(?<=[^\W_] )|(?<=[,;] ))[{_UPPER}][^\W\d_]*(?:['’-][^\W\d_]+)*")
+# Fewest lower-case uses that make a word common: one or two may be a typo, a pun or a quoted slogan.
+MIN_LOWER = 3
+
+
+class CaseCounts:
+    """How often texts write each word (lower-cased) in lower case, and capitalised in mid-sentence."""
+
+    def __init__(self) -> None:
+        self.lower: Counter[str] = Counter()
+        self.capital: Counter[str] = Counter()
+
+    def add(self, texts: Iterable[str]) -> None:
+        """Count ner_texts (their title left out)."""
+        for text in texts:
+            split = text.find("\n\n")
+            text = text[split + 2 :] if split >= 0 else text
+            self.lower.update(word for word in _WORD.findall(text) if word.islower())
+            self.capital.update(word.lower() for word in _MID_CAPITAL.findall(text) if not word.isupper())
+
+    def table(self) -> pa.Table:
+        """The counts as a table of WORD_CASE (but its run), by word."""
+        words = sorted(self.lower.keys() | self.capital.keys())
+        columns = [words, [self.lower[w] for w in words], [self.capital[w] for w in words]]
+        return pa.table(columns, schema=STAGED_WORD_CASE)
+
+
+def published_entities_sql(entities: str, word_case: str, lower_share: float) -> str:
+    """The entities an analyst sees, over the table expressions of `entities` and `word_case`.
+
+    Left out are the one-word names (capitalised, not in capitals) that the texts ingested write in lower case at
+    least MIN_LOWER times and at least `lower_share` of the times they write them in lower case or capitalised
+    mid-sentence. A name that articles write in several cases ("REUTERS" in one, "Reuters" in most) is given the
+    form most articles use (the first in sort order on a tie). Both are decided over every record ever ingested,
+    so whichever run brought a record, and in whichever order, the published names are the same."""
+    return f"""(WITH kept AS (
+        SELECT e.* FROM {entities} e WHERE NOT (
+            position(' ' IN e.entity) = 0 AND e.entity <> upper(e.entity) AND lower(e.entity) IN (
+                SELECT word FROM {word_case} GROUP BY word
+                HAVING sum(lower_case) >= {MIN_LOWER}
+                    AND sum(lower_case) >= {float(lower_share)} * (sum(lower_case) + sum(capitalised))))),
+    forms AS (
+        SELECT key, first(entity ORDER BY articles DESC, entity) AS entity FROM (
+            SELECT lower(entity) AS key, entity, count(*) AS articles FROM kept GROUP BY ALL)
+        GROUP BY key HAVING count(*) > 1)
+    SELECT k.* REPLACE (coalesce(f.entity, k.entity) AS entity)
+    FROM kept k LEFT JOIN forms f ON f.key = lower(k.entity))"""
 
 
 def enrich_batch(

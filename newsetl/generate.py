@@ -1681,6 +1681,10 @@ def _relation(copy: _Planned, head: _Planned) -> str:
 
 # ------------------------------------------------------------------------------------------------------ API
 
+# The corpus `newsetl demo` ingests (and the end-to-end tests check).
+DEMO_ARTICLES = 2000
+DEMO_SEED = 0
+
 
 def generate_corpus(
     root: Path, articles: int, seed: int = 0, wave: int = 1, huge_line_bytes: int = 2_000_000

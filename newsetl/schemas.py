@@ -144,6 +144,12 @@ RUNS = pa.schema(
 # how many distinct stories of the source a run saw it there (a row per source, side, template and run).
 FURNITURE = pa.schema([("source", pa.string()), ("line", pa.string()), ("articles", pa.int64()), ("side", pa.string())])
 
+# How often the texts the entity model read write a word (lower-cased) in lower case, and capitalised in
+# mid-sentence (a row per word and run): which one-word names are common words (see newsetl/entities.py).
+WORD_CASE = pa.schema(
+    [("word", pa.string()), ("lower_case", pa.int64()), ("capitalised", pa.int64()), ("run_id", pa.string())]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "articles": ARTICLES,
     "captions": CAPTIONS,
@@ -154,6 +160,7 @@ TABLES: dict[str, pa.Schema] = {
     "files": FILES,
     "runs": RUNS,
     "furniture": FURNITURE,
+    "word_case": WORD_CASE,
     "near_index": NEAR_INDEX,
     "near_signatures": NEAR_SIGNATURES,
 }
@@ -180,6 +187,7 @@ STAGED_RECORDS = pa.schema(
         ("tail", pa.list_(pa.string())),
     ]
 )
+STAGED_WORD_CASE = WORD_CASE.remove(WORD_CASE.get_field_index("run_id"))
 STAGED_QUARANTINE = QUARANTINE.remove(QUARANTINE.get_field_index("run_id"))
 STAGED_FILES = pa.schema(
     [

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     # Characters of an article (title, then body) the entity model reads: the people, places and
     # organisations a story is about are named in its opening; the model's cost grows with its input.
     entity_chars: int = Field(default=2000, ge=100)
+    # A one-word name ("Turnout", labelled a person because it opens a sentence) is a common word, not a name, when
+    # the run's texts write it in lower case at least 3 times and at least this share of the times they write it in
+    # lower case or capitalised mid-sentence: names are capitalised mid-sentence too (see newsetl/entities.py).
+    entity_lower_share: float = Field(default=0.5, gt=0, le=1)
     # DuckDB's working memory for deduplication (it spills to disk beyond): keeps a run's peak flat.
     # Records planned and committed together: a larger run is planned and committed in rounds of this many
     # (whole extract batches), which bounds the plan's memory; the tables come out the same either way. The

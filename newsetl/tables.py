@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Schema, Transaction, WriterProperties, write_deltalake
 from deltalake.transaction import AddAction, RemoveAction
 
+from newsetl.entities import published_entities_sql
 from newsetl.schemas import PARTITIONS, TABLES
 from newsetl.settings import Settings
 
@@ -154,7 +155,12 @@ def parquet_sql(paths: list[Path] | list[str]) -> str:
 
 
 def table_sql(settings: Settings, name: str) -> str:
-    return scan_sql(file_list(open_table(settings, name)), TABLES[name], PARTITIONS.get(name))
+    """A DuckDB table expression over a table's current files; `entities` as published, without the common words
+    the model took for names (see newsetl/entities.py)."""
+    scan = scan_sql(file_list(open_table(settings, name)), TABLES[name], PARTITIONS.get(name))
+    if name == "entities":
+        return published_entities_sql(scan, table_sql(settings, "word_case"), settings.entity_lower_share)
+    return scan
 
 
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:

@@ -59,6 +59,7 @@ from newsetl.schemas import (
     STAGED_FILES,
     STAGED_QUARANTINE,
     STAGED_RECORDS,
+    WORD_CASE,
 )
 from newsetl.settings import Settings
 from newsetl.tables import (
@@ -76,7 +77,7 @@ from newsetl.tables import (
     table_sql,
 )
 from tasks.discover import sha256_of, source_of
-from tasks.extract import stage_batch
+from tasks.extract import CASE_FILE, stage_batch, word_case_of
 
 # Records finished and committed together: the unit of memory of the plan and of each Delta commit.
 CHUNK_ROWS = 8192
@@ -740,6 +741,7 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     pq.write_table(files, part_path(tmp, "files", 0))
     pq.write_table(quarantined, part_path(tmp, "quarantine", 0))
     pq.write_table(closing if closing is not None else counts_table({}), part_path(tmp, "furniture", 0))
+    pq.write_table(stamp([word_case_of(staged)], WORD_CASE, run_id), part_path(tmp, "word_case", 0))
     for f in finals:
         f.unlink()
     release_memory()
@@ -922,9 +924,9 @@ def pieces_of(staged: Path, limit: int) -> list[Path]:
     """A staged batch of more than `limit` records (one dump of gigabytes) cut into pieces of `limit` records,
     each planned in a round of its own, so a plan's memory does not grow with the size of a dump.
 
-    The last piece carries the batch's `files` and `quarantine` rows: a dump counts as ingested only once all its
-    records are committed. A committed piece is removed (see tasks/load.py), so a rerun after a crash plans the
-    pieces left, and no record twice."""
+    The last piece carries the batch's `files`, `quarantine` and word case rows: a dump counts as ingested only once
+    all its records are committed. A committed piece is removed (see tasks/load.py), so a rerun after a crash plans
+    the pieces left, and no record twice."""
     pieces = staged / "pieces"
     if not pieces.is_dir():
         records = pq.ParquetFile(staged / "records.parquet")
@@ -946,6 +948,8 @@ def pieces_of(staged: Path, limit: int) -> list[Path]:
                     shutil.copy(staged / f"{name}.parquet", tmp / f"{number:05d}" / f"{name}.parquet")
                 else:
                     pq.write_table(schema.empty_table(), tmp / f"{number:05d}" / f"{name}.parquet")
+        if (staged / CASE_FILE).is_file():
+            shutil.copy(staged / CASE_FILE, tmp / f"{count - 1:05d}" / CASE_FILE)
         tmp.rename(pieces)
         (staged / "records.parquet").unlink()
     return sorted(p for p in pieces.iterdir() if p.name.isdigit())

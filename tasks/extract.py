@@ -16,23 +16,25 @@ from prefect.context import TaskRunContext
 from newsetl.article import article_row
 from newsetl.clean import DEFAULT_FURNITURE, clean_record
 from newsetl.enrich import describe, token_hashes, word_codes
-from newsetl.entities import add_entities
+from newsetl.entities import CaseCounts, add_entities
 from newsetl.errors import worth_retrying
 from newsetl.near import band_keys, shingles_of_hashes, signature, tokens_and_joins
 from newsetl.parse import read_dump
 from newsetl.reasons import Reason
 from newsetl.records import CleanRecord, DumpFile, Rejected
 from newsetl.runtime import old_objects_left_alone, release_memory
-from newsetl.schemas import STAGED_FILES, STAGED_QUARANTINE, STAGED_RECORDS
+from newsetl.schemas import STAGED_FILES, STAGED_QUARANTINE, STAGED_RECORDS, STAGED_WORD_CASE
 from newsetl.settings import Settings
 
 # Bump when parsing or cleaning changes what a batch stages, so cached batches are not reused.
-EXTRACT_VERSION = "9"
+EXTRACT_VERSION = "10"
 # Rows buffered before a row group is written: bounds memory whatever the size of a batch.
 FLUSH_ROWS = 1000
 # Articles tokenised and described at once. Numpy counts the keywords of 50 as fast per article as those of
 # 1,000, and the tokens of 100 take 3 MB (those of 1,000 made the worker's peak 50 MB higher).
 DESCRIBE_ROWS = 100
+# The case of the words the entity model read in a batch (newsetl/entities.py CaseCounts).
+CASE_FILE = "case_counts.parquet"
 
 
 def batch_key(batch: list[DumpFile], settings: Settings) -> str:
@@ -62,9 +64,10 @@ def extract_file(f: DumpFile, settings: Settings) -> Iterator[CleanRecord | Reje
         yield Rejected(None, Reason.UNREADABLE, "the file disappeared while being ingested: drop it again")
 
 
-def finish_rows(rows: list[dict[str, Any]], settings: Settings) -> None:
+def finish_rows(rows: list[dict[str, Any]], settings: Settings, cases: CaseCounts | None = None) -> None:
     """Add what is computed from an article's text: language, dateline, keywords and the MinHash signature and
-    LSH band keys from one tokenisation, then entities a batch at a time (the model is fastest on batches)."""
+    LSH band keys from one tokenisation, then entities a batch at a time (the model is fastest on batches),
+    counting the case of their words into `cases`."""
     for start in range(0, len(rows), DESCRIBE_ROWS):
         part = rows[start : start + DESCRIBE_ROWS]
         titles, bodies = [r["title"] for r in part], [r["body"] for r in part]
@@ -90,6 +93,7 @@ def finish_rows(rows: list[dict[str, Any]], settings: Settings) -> None:
             [r["body"] for r in rows],
             [r["captions"] for r in rows],
             settings.entity_chars,
+            cases,
         )
 
 
@@ -122,14 +126,16 @@ class _Staged:
 
 @old_objects_left_alone()
 def stage_batch(batch: list[DumpFile], settings: Settings, target: Path) -> Counter[str]:
-    """Write records.parquet, quarantine.parquet and files.parquet of a batch into `target`, atomically."""
+    """Write records.parquet, quarantine.parquet, files.parquet and case_counts.parquet (the case of the words
+    the entity model read, see word_case_of) of a batch into `target`, atomically."""
     counts: Counter[str] = Counter()
     if target.is_dir():
         return counts
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    records = _Staged(tmp / "records.parquet", STAGED_RECORDS, lambda rows: finish_rows(rows, settings))
+    cases = CaseCounts()
+    records = _Staged(tmp / "records.parquet", STAGED_RECORDS, lambda rows: finish_rows(rows, settings, cases))
     quarantine = _Staged(tmp / "quarantine.parquet", STAGED_QUARANTINE)
     files = _Staged(tmp / "files.parquet", STAGED_FILES)
     for f in batch:
@@ -167,8 +173,19 @@ def stage_batch(batch: list[DumpFile], settings: Settings, target: Path) -> Coun
         counts["kept"] += kept
     for staged in (records, quarantine, files):
         staged.close()
+    pq.write_table(cases.table(), tmp / CASE_FILE, compression="zstd")
     tmp.rename(target)
     return counts
+
+
+def word_case_of(staged: list[Path]) -> pa.Table:
+    """The word case counts of staged batches added up (STAGED_WORD_CASE, by word). A folder without them (a
+    piece of a batch but its last, see tasks/dedupe.py pieces_of) adds nothing."""
+    parts = [pq.read_table(d / CASE_FILE) for d in staged if (d / CASE_FILE).is_file()]
+    if not parts:
+        return STAGED_WORD_CASE.empty_table()
+    summed = pa.concat_tables(parts).group_by("word").aggregate([("lower_case", "sum"), ("capitalised", "sum")])
+    return summed.rename_columns(STAGED_WORD_CASE.names).cast(STAGED_WORD_CASE)
 
 
 def _cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:

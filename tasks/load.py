@@ -42,6 +42,7 @@ COMMIT_ORDER = [
     "duplicates",
     "quarantine",
     "furniture",
+    "word_case",
     "files",
 ]
 COMMIT_THREADS = 2

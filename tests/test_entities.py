@@ -1,6 +1,6 @@
 """Entities an analyst can group by, through the pipeline on real files and tables: one canonical name per
-alias, the text as found beside it; no name from a byline, a dateline or a credit. Every text here is written by
-the test."""
+alias, the text as found beside it; no name from a byline, a dateline or a credit; no common word the texts write
+mostly in lower case. Every text here is written by the test."""
 
 from pathlib import Path
 
@@ -10,7 +10,9 @@ from newsetl.enrich import opening
 from newsetl.entities import _nlp, entities, ner_text
 from newsetl.settings import Settings
 from newsetl.tables import query
+from tasks.dedupe import plan_rounds
 from tests.conftest import ingest_without_prefect
+from tests.test_pieces import commit_round, stage
 
 
 def story(code: int, title: str, paragraphs: list[str], captions: tuple[str, ...] = ()) -> str:
@@ -124,3 +126,80 @@ def test_prose_that_looks_like_a_credit_keeps_its_names() -> None:
     border, exhibit = ({e.entity for e in found} for found in entities(texts))
     assert "Ottawa" in border and "Canada" in border
     assert {"Annie Leibovitz", "New York"} <= exhibit
+
+
+CITIES = ("Leeds", "Ghent", "Porto", "Turin", "Graz", "Lille")
+
+
+def rally(n: int, city: str) -> str:
+    """A report that opens a sentence with "Turnout" (which the model takes for a person), beside names that open
+    sentences too but are never written in lower case."""
+    return story(n, f"Rally in {city}", [
+        f"Turnout at the march in {city} was put at {n + 2},500 by police.",
+        f"Merkel said the talks in {city} would go on. The WHO said the outbreak there was over.",
+    ])  # fmt: skip
+
+
+def count(n: int, city: str) -> str:
+    """A vote count that writes "turnout" in mid-sentence."""
+    return story(10 + n, f"Vote counted in {city}", [
+        f"The election commission said turnout was {60 + n} percent in {city}, and officials who met Merkel agreed.",
+    ])  # fmt: skip
+
+
+def entity_rows(settings: Settings) -> list[tuple[str, str]]:
+    rows = query(settings, "SELECT a.title, e.entity FROM {entities} e JOIN {articles} a USING (article_id)")
+    return sorted(zip(rows.column("title").to_pylist(), rows.column("entity").to_pylist(), strict=True))
+
+
+def test_a_word_the_texts_write_mostly_in_lower_case_is_no_name(tmp_path: Path) -> None:
+    rallies = [rally(n, city) for n, city in enumerate(CITIES)]
+    counts = [count(n, city) for n, city in enumerate(CITIES)]
+    assert "Turnout" in model_names("Rally", [f"Turnout at the march in {CITIES[0]} was put at 2,500 by police."])
+    at_once = ingest(tmp_path / "at-once", rallies + counts)
+    found = {entity for _, entity in entity_rows(at_once)}
+    assert "Turnout" not in found
+    assert {"Merkel", "WHO", "Leeds"} <= found  # capitalised mid-sentence; an acronym ("who" aside)
+
+    # The rallies first, alone, then the counts over two more runs: the same names in the end.
+    settings = Settings(raw_dir=tmp_path / "split" / "raw", out_dir=tmp_path / "split" / "out")
+    for seq, part in enumerate([rallies, counts[:3], counts[3:]], start=1):
+        ingest_without_prefect(settings, {f"{seq}-{n}.txt": text for n, text in enumerate(part)}, seq=seq)
+        if seq == 1:  # no text has written "turnout" in lower case yet
+            assert "Turnout" in {entity for _, entity in entity_rows(settings)}
+    assert entity_rows(settings) == entity_rows(at_once)
+
+
+def test_a_word_seen_in_lower_case_too_rarely_stays_a_name(tmp_path: Path) -> None:
+    settings = ingest(
+        tmp_path, [rally(n, city) for n, city in enumerate(CITIES)] + [count(0, "Ghent"), count(1, "Graz")]
+    )
+    assert "Turnout" in {entity for _, entity in entity_rows(settings)}  # "turnout" in lower case twice only
+    share = query(settings, "SELECT lower_case, capitalised FROM {word_case} WHERE word = 'turnout'").to_pylist()
+    assert share == [{"lower_case": 2, "capitalised": 0}]
+
+
+def test_the_word_case_counts_of_a_dump_planned_in_pieces_count_once(tmp_path: Path) -> None:
+    settings = Settings(raw_dir=tmp_path / "raw", out_dir=tmp_path / "out")
+    text = "\n".join(
+        [rally(n, city) for n, city in enumerate(CITIES)] + [count(n, city) for n, city in enumerate(CITIES)]
+    )
+    rounds = plan_rounds([stage(settings, text)], limit=5)
+    assert len(rounds) == 3
+    for seq, group in enumerate(rounds, start=1):
+        commit_round(settings, group, seq)
+    share = query(settings, "SELECT sum(lower_case)::INT AS n FROM {word_case} WHERE word = 'turnout'").to_pylist()
+    assert share == [{"n": len(CITIES)}]
+    assert "Turnout" not in {entity for _, entity in entity_rows(settings)}
+
+
+def test_a_name_written_in_several_cases_is_published_in_the_form_most_articles_use(tmp_path: Path) -> None:
+    bodies = [
+        "The envoy Staffan de Mistura met officials in Geneva on Monday.",
+        "The envoy Staffan de Mistura met officials in Vienna on Tuesday.",
+        "Officials said Staffan De Mistura met them in Rome on Friday.",
+    ]
+    settings = ingest(tmp_path, [story(n, f"Talks {n}", [body]) for n, body in enumerate(bodies)])
+    rows = query(settings, "SELECT entity, mention FROM {entities} WHERE lower(entity) = 'staffan de mistura'")
+    assert sorted(rows.column("entity").to_pylist()) == ["Staffan de Mistura"] * 3
+    assert set(rows.column("mention").to_pylist()) == {"Staffan de Mistura", "Staffan De Mistura"}
