@@ -22,14 +22,14 @@ sys.path.insert(0, str(ROOT))
 import spacy  # noqa: E402
 
 from newsetl.clean import clean_record  # noqa: E402
+from newsetl.discovery import scan_raw_dir  # noqa: E402
 from newsetl.enrich import _identifier, dateline, keywords_batch, language  # noqa: E402
 from newsetl.entities import NER_BATCH_SIZE, NER_CHARS, _nlp, enrich_batch, ner_text  # noqa: E402
 from newsetl.generate import generate_corpus  # noqa: E402
 from newsetl.near import tokens_and_joins  # noqa: E402
 from newsetl.parse import read_dump  # noqa: E402
 from newsetl.records import CleanRecord, RawRecord  # noqa: E402
-from tasks.discover import scan_raw_dir  # noqa: E402
-from tasks.extract import DESCRIBE_ROWS  # noqa: E402
+from newsetl.stage import DESCRIBE_ROWS  # noqa: E402
 
 Article = tuple[str, str]
 

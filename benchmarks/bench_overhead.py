@@ -28,15 +28,15 @@ sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
 
+from newsetl.catalog import write_catalog  # noqa: E402
+from newsetl.commit import apply_plan  # noqa: E402
 from newsetl.devserver import prefect_server  # noqa: E402
+from newsetl.discovery import DumpFile, _scan, batches_for, hash_files, source_of  # noqa: E402
 from newsetl.generate import SOURCE_TIMEZONES  # noqa: E402
 from newsetl.settings import Settings  # noqa: E402
+from newsetl.stage import batch_key, stage_batch  # noqa: E402
 from newsetl.tables import ensure_tables  # noqa: E402
-from tasks.catalog import write_catalog  # noqa: E402
 from tasks.dedupe import build_plan  # noqa: E402
-from tasks.discover import DumpFile, _scan, batches_for, hash_files, source_of  # noqa: E402
-from tasks.extract import batch_key, stage_batch  # noqa: E402
-from tasks.load import apply_plan  # noqa: E402
 
 ENV = {"NEWSETL_SOURCE_TIMEZONES": json.dumps(SOURCE_TIMEZONES), "NEWSETL_ENTITIES": "false"}
 
@@ -62,7 +62,7 @@ def plain_run(raw: Path, out: Path) -> dict[str, float]:
 
     ensure_tables(settings)
     # Workers forked from a server that imports the extract code while discovery runs, as the flow's are.
-    multiprocessing.set_forkserver_preload(["tasks.extract"])
+    multiprocessing.set_forkserver_preload(["newsetl.stage"])
     found, _ = _scan(raw)
     hashes = hash_files(found, settings.state_dir / "raw-hashes.parquet", forkserver.ensure_running)
     files = [DumpFile(f.path, f.rel, source_of(f.rel), digest, f.size) for f, digest in zip(found, hashes, strict=True)]

@@ -21,9 +21,9 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from newsetl.catalog import files_read  # noqa: E402
 from newsetl.devserver import prefect_server  # noqa: E402
 from newsetl.generate import generate_corpus  # noqa: E402
-from tasks.catalog import files_read  # noqa: E402
 
 NEWSETL = [sys.executable, "-m", "newsetl"]
 QUERIES = {

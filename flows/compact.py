@@ -4,10 +4,10 @@ from typing import Any
 
 from prefect import flow
 
+from newsetl.runlog import run_lock
 from newsetl.settings import Settings
 from tasks.catalog import build_catalog
 from tasks.compact import compact_tables
-from tasks.runs import run_lock
 
 
 @flow(name="newsetl-compact")

@@ -13,8 +13,8 @@ from tasks.extract import extract_batch
 
 def record_failure(flow: Any, flow_run: Any, state: Any) -> None:
     """Flow hook: the run's row in `runs` says it failed or crashed, and the catalog shows it
-    (`tasks.runs.record_failure`, imported late as below)."""
-    from tasks.runs import record_failure as record
+    (`newsetl.runlog.record_failure`, imported late as below)."""
+    from newsetl.runlog import record_failure as record
 
     record(flow, flow_run, state)
 
@@ -33,13 +33,17 @@ def ingest(
     # Imported here: Prefect sends the flow with each task it runs in a worker process, so the extract workers
     # import this module, and these tasks' modules load DuckDB and deltalake, which the workers never use
     # (without them each worker starts 0.3 s sooner and holds 35 MB less).
+    from flows.progress import DISCOVERED, EXTRACTED, PUBLISHED, Progress, staged_dirs
+    from newsetl.commit import add_counts
+    from newsetl.discovery import batches_for
+    from newsetl.runlog import run_lock
     from tasks.catalog import build_catalog
     from tasks.compact import compact_tables
     from tasks.dedupe import plan_publish, plan_rounds
-    from tasks.discover import batches_for, discover_files
-    from tasks.load import add_counts, publish_plan, recover_pending
-    from tasks.report import DISCOVERED, EXTRACTED, PUBLISHED, Progress, report_quality, staged_dirs
-    from tasks.runs import finish_run, run_lock, start_run
+    from tasks.discover import discover_files
+    from tasks.load import publish_plan, recover_pending
+    from tasks.report import report_quality
+    from tasks.runs import finish_run, start_run
 
     settings = Settings.for_dirs(raw_dir, out_dir)
     if workers or dask_address:  # given to the run, they replace both settings

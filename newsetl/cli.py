@@ -324,8 +324,8 @@ def generate(
 @app.command()
 def demo(raw: RawOpt = None, out: OutOpt = None) -> None:
     """Put a demo corpus into the raw directory if it has no dumps, run once, and show an example query."""
+    from newsetl.discovery import scan_raw_dir
     from newsetl.generate import DEMO_ARTICLES, DEMO_SEED, SOURCE_TIMEZONES, generate_corpus
-    from tasks.discover import scan_raw_dir
 
     # The demo sites write local times: say in which zones, so copies on different sites compare by date.
     os.environ.setdefault("NEWSETL_SOURCE_TIMEZONES", json.dumps(SOURCE_TIMEZONES))

@@ -9,7 +9,7 @@ from newsetl.reasons import Reason
 @dataclass(frozen=True, slots=True)
 class DumpFile:
     """One dump file version: where it is, which source it belongs to, and what its bytes hash to. (Here, not
-    in tasks/discover.py: an extract worker needs it, and not the table code discovery imports.)"""
+    in newsetl/discovery.py: an extract worker needs it, and not the table code discovery imports.)"""
 
     path: str  # absolute path on disk
     source_file: str  # path under the raw root, "/"-separated

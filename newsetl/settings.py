@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     # object-store output (a DuckDB file cannot live on object storage and be replaced atomically).
     catalog: Path | None = None
     # An extract task gets at most this many files or bytes: big enough that Prefect's ~0.2 s between two tasks
-    # of a worker is noise, small enough that a retry redoes little (see tasks/discover.py, make_batches).
+    # of a worker is noise, small enough that a retry redoes little (see newsetl/discovery.py, make_batches).
     batch_files: int = Field(default=2000, ge=1)
     batch_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     # A record larger than this is quarantined instead of parsed: no real article is 4 MB of text.

@@ -20,8 +20,8 @@ from uuid import UUID
 
 import httpx
 
+from newsetl.discovery import is_dump_name, source_of
 from newsetl.settings import Settings
-from tasks.discover import is_dump_name, source_of
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient

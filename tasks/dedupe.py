@@ -1,7 +1,7 @@
 """Dedupe: decide whether each staged record is a new article, a revision or a copy, and write the run's plan.
 
 The plan is every row the run will commit, written to disk before any table changes. Committing it is then a
-replay-safe step (see tasks/load.py): a run killed half-way is finished by the next one from the same plan.
+replay-safe step (see newsetl/commit.py): a run killed half-way is finished by the next one from the same plan.
 
 The decisions are SQL over the key columns of the run and of the matching history (DuckDB spills to disk), so
 memory stays flat however many records a run holds, and bodies never leave their Parquet files.
@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 
 from newsetl.article import article_text, strip_learned
+from newsetl.discovery import sha256_of, source_of
 from newsetl.enrich import LANGUAGE_SURE
 from newsetl.errors import Permanent, worth_retrying
 from newsetl.furniture import HEAD, TAIL, Learned, counts_table, learned_templates
@@ -62,6 +63,7 @@ from newsetl.schemas import (
     WORD_CASE,
 )
 from newsetl.settings import Settings
+from newsetl.stage import CASE_FILE, stage_batch, word_case_of
 from newsetl.tables import (
     chunk_groups,
     committed_seq,
@@ -76,8 +78,6 @@ from newsetl.tables import (
     sql_literal,
     table_sql,
 )
-from tasks.discover import sha256_of, source_of
-from tasks.extract import CASE_FILE, stage_batch, word_case_of
 
 # Records finished and committed together: the unit of memory of the plan and of each Delta commit.
 CHUNK_ROWS = 8192
@@ -825,7 +825,7 @@ def restage(
 
 def repoint_sql(moved: dict[str, str], settings: Settings) -> str:
     """Earlier duplicates of an article that now is a duplicate itself point to what replaced it: they are
-    re-added to the plan (and deleted from the table before it is committed, see tasks/load.py)."""
+    re-added to the plan (and deleted from the table before it is committed, see newsetl/commit.py)."""
     if not moved:
         return "SELECT 1"
     mapping = ", ".join(f"({sql_literal(old)}, {sql_literal(new)})" for old, new in sorted(moved.items()))
@@ -925,7 +925,7 @@ def pieces_of(staged: Path, limit: int) -> list[Path]:
     each planned in a round of its own, so a plan's memory does not grow with the size of a dump.
 
     The last piece carries the batch's `files`, `quarantine` and word case rows: a dump counts as ingested only once
-    all its records are committed. A committed piece is removed (see tasks/load.py), so a rerun after a crash plans
+    all its records are committed. A committed piece is removed (see newsetl/commit.py), so a rerun after a crash plans
     the pieces left, and no record twice."""
     pieces = staged / "pieces"
     if not pieces.is_dir():

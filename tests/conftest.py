@@ -9,13 +9,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from newsetl.commit import apply_plan
 from newsetl.devserver import prefect_server as prefect_server_at
+from newsetl.discovery import DumpFile, sha256_of, source_of
 from newsetl.settings import Settings
+from newsetl.stage import batch_key, stage_batch
 from newsetl.tables import ensure_tables
 from tasks.dedupe import build_plan
-from tasks.discover import DumpFile, sha256_of, source_of
-from tasks.extract import batch_key, stage_batch
-from tasks.load import apply_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"

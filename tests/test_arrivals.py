@@ -20,11 +20,11 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import FlowRunSort
 
+from newsetl.discovery import DumpFile, batches_for, scan_raw_dir, sha256_of, source_of
 from newsetl.generate import generate_corpus
 from newsetl.settings import Settings
+from newsetl.stage import batch_key
 from newsetl.watch import EVENT
-from tasks.discover import DumpFile, batches_for, scan_raw_dir, sha256_of, source_of
-from tasks.extract import batch_key
 from tests.conftest import NEWSETL, ROOT, catalog_rows, run_newsetl, table_snapshot
 from tests.test_deploy_retry import RUN_ENV, Api, deploy, extract_states, prefect, worker  # noqa: F401 (a fixture)
 

@@ -9,9 +9,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from newsetl.catalog import files_read, write_catalog
+from newsetl.commit import apply_plan
+from newsetl.compaction import compact_all
+from newsetl.discovery import DumpFile, make_batches, scan_raw_dir, sha256_of, source_of
 from newsetl.generate import generate_corpus
 from newsetl.schemas import TABLES
 from newsetl.settings import Settings
+from newsetl.stage import batch_key, stage_batch
 from newsetl.tables import (
     ROW_GROUP_ROWS,
     WRITER,
@@ -22,12 +27,7 @@ from newsetl.tables import (
     open_table,
     query,
 )
-from tasks.catalog import files_read, write_catalog
-from tasks.compact import compact_all
 from tasks.dedupe import build_plan, next_seq
-from tasks.discover import DumpFile, make_batches, scan_raw_dir, sha256_of, source_of
-from tasks.extract import batch_key, stage_batch
-from tasks.load import apply_plan
 from tests.conftest import catalog_rows, run_newsetl, table_snapshot
 
 

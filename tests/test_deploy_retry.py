@@ -20,10 +20,10 @@ from prefect.client.schemas.objects import FlowRun, TaskRun
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from newsetl.devserver import stop_group
+from newsetl.discovery import DumpFile, batches_for, scan_raw_dir, sha256_of, source_of
 from newsetl.generate import generate_corpus
 from newsetl.settings import Settings
-from tasks.discover import DumpFile, batches_for, scan_raw_dir, sha256_of, source_of
-from tasks.extract import batch_key
+from newsetl.stage import batch_key
 from tests.conftest import NEWSETL, ROOT, catalog_rows, run_newsetl, table_snapshot
 
 PREFECT = [sys.executable, "-m", "prefect"]

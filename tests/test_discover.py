@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.discover import (
+from newsetl.discovery import (
     TAIL_BYTES,
     DumpFile,
     _scan,

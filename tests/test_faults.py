@@ -47,8 +47,8 @@ from prefect.client.schemas.filters import (
 )
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from newsetl.commit import COMMIT_ORDER
 from newsetl.generate import SOURCE_TIMEZONES, Manifest, generate_corpus
-from tasks.load import COMMIT_ORDER
 from tests.conftest import NEWSETL, ROOT, catalog_rows, run_newsetl, table_snapshot
 from tests.test_pipeline_e2e import accounted, assert_every_record_once
 

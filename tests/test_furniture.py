@@ -128,8 +128,8 @@ def test_a_record_of_furniture_only_is_quarantined_with_a_reason(tmp_path: Path)
 def test_why_says_what_furniture_was_cut_from_a_record(tmp_path: Path) -> None:
     import duckdb
 
+    from newsetl.catalog import write_catalog
     from newsetl.why import explain
-    from tasks.catalog import write_catalog
 
     settings = site(tmp_path)
     ingest_without_prefect(settings, dumps(["Gazette Nord Live"], ["Ping us on Zorbl"]), 1)

@@ -8,9 +8,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 
+from newsetl.commit import apply_plan
 from newsetl.settings import Settings
 from newsetl.tables import delete_where_in, query, read_chunks
-from tasks.load import apply_plan
 from tests.conftest import ingest_without_prefect
 
 

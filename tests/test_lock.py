@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from newsetl.runlog import RunLocked, run_lock
 from newsetl.settings import Settings
-from tasks.runs import RunLocked, run_lock
 
 
 def test_a_second_run_on_the_same_output_is_refused(tmp_path: Path) -> None:

@@ -7,14 +7,14 @@ import duckdb
 import pytest
 from deltalake import DeltaTable
 
+from newsetl.catalog import write_catalog
+from newsetl.commit import apply_plan
+from newsetl.discovery import DumpFile, sha256_of
 from newsetl.settings import Settings
+from newsetl.stage import batch_key, stage_batch
 from newsetl.tables import ensure_tables
 from tasks import dedupe
-from tasks.catalog import write_catalog
 from tasks.dedupe import build_plan, component_blocks
-from tasks.discover import DumpFile, sha256_of
-from tasks.extract import batch_key, stage_batch
-from tasks.load import apply_plan
 
 SENTENCES = [
     "The central bank of Turkey raised its main interest rate on Thursday in a surprise move.",

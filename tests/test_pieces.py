@@ -7,13 +7,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from newsetl.catalog import write_catalog
+from newsetl.commit import apply_plan, pending_plans
+from newsetl.discovery import DumpFile, sha256_of
 from newsetl.settings import Settings
+from newsetl.stage import batch_key, stage_batch
 from newsetl.tables import ensure_tables
-from tasks.catalog import write_catalog
 from tasks.dedupe import build_plan, plan_rounds
-from tasks.discover import DumpFile, sha256_of
-from tasks.extract import batch_key, stage_batch
-from tasks.load import apply_plan, pending_plans
 from tests.conftest import catalog_rows, table_snapshot
 
 WORDS = [

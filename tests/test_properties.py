@@ -33,13 +33,13 @@ from hypothesis import strategies as st
 
 from newsetl.article import body_columns
 from newsetl.clean import DEFAULT_FURNITURE, clean_record, clean_text
+from newsetl.discovery import DumpFile, sha256_of
 from newsetl.generate import mojibake
 from newsetl.parse import DATE_LINE_RE, read_dump
 from newsetl.reasons import Reason
 from newsetl.records import CleanRecord, RawRecord, Rejected
 from newsetl.settings import Settings
-from tasks.discover import DumpFile, sha256_of
-from tasks.extract import extract_file, stage_batch
+from newsetl.stage import extract_file, stage_batch
 
 FILE_REASONS = {Reason.NOT_TEXT, Reason.EMPTY_FILE, Reason.NO_RECORDS, Reason.STRAY_TEXT, Reason.TRUNCATED_ARCHIVE}
 RECORD_REASONS = {Reason.NO_TITLE, Reason.NO_BODY, Reason.RECORD_TOO_LARGE, Reason.TRUNCATED_ARCHIVE}

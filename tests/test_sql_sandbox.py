@@ -7,9 +7,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from newsetl.catalog import write_catalog
 from newsetl.sandbox import RefusedQuery, check_query, open_catalog
 from newsetl.settings import Settings
-from tasks.catalog import write_catalog
 from tests.conftest import ingest_without_prefect
 
 STORY = "0\nSaturday 3 September 2016 - 05:28\n\nHarbour reopens\n\nStory Code : 1\nThe harbour reopened today.\n"
