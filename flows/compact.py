@@ -11,7 +11,7 @@ from tasks.compact import compact_tables
 
 
 @flow(name="newsetl-compact")
-def compact(out_dir: str | None = None, retention_hours: int | None = None) -> list[dict[str, Any]]:
+def compact_output(out_dir: str | None = None, retention_hours: int | None = None) -> list[dict[str, Any]]:
     """Compact every table's small files, vacuum files unused for `retention_hours` (default
     NEWSETL_VACUUM_RETENTION_HOURS), and rebuild the catalog."""
     settings = Settings.for_dirs(None, out_dir)

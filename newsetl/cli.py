@@ -173,11 +173,11 @@ def compact(
     if not tables_exist(settings):
         err.print(f"[red]no tables at {settings.out_dir}[/]: run `newsetl run` first, or pass --out DIR")
         raise typer.Exit(2)
-    from flows.compact import compact as compact_flow  # imported late: Prefect takes a second to import
+    from flows.compact import compact_output  # imported late: Prefect takes a second to import
 
     try:
         with prefect_api():
-            done = compact_flow(out_dir=settings.resolved(), retention_hours=retention_hours)
+            done = compact_output(out_dir=settings.resolved(), retention_hours=retention_hours)
     except Exception as exc:
         err.print(f"[bold red]newsetl compact failed:[/] {type(exc).__name__}: {exc}")
         err.print("A compaction commits atomically or not at all: fix the cause and run it again.")

@@ -60,7 +60,7 @@ def attempts_of(settings: Settings, run_id: str) -> int:
     return int(rows.column("n")[0].as_py() or 0)
 
 
-def record_failure(flow: Any, flow_run: Any, state: Any) -> None:
+def record_failed_attempt(flow: Any, flow_run: Any, state: Any) -> None:
     """Flow hook (failed or crashed): the run's attempt says so in `runs`, and the catalog is rebuilt so that
     an analyst sees it at once (the next run would otherwise call it interrupted, and only then)."""
     from newsetl.catalog import write_catalog

@@ -178,12 +178,12 @@ class StopSignals:
         self.wake.wait(seconds)
 
 
-def stamp(message: str) -> None:
+def print_event(message: str) -> None:
     """One line per event, flushed at once so a log reader or a test sees it as it happens."""
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}", flush=True)
 
 
-def watch_raw_dir(settings: Settings, say: Say = stamp, deployment: str = DEPLOYMENT) -> int:
+def watch_raw_dir(settings: Settings, say: Say = print_event, deployment: str = DEPLOYMENT) -> int:
     """Watch the raw tree and send an event for each settled change until stopped; returns the exit code.
 
     Needs PREFECT_API_URL (checked by the command) and the deployment on that server; exits 2 without them.

@@ -108,11 +108,12 @@ HOT_BAND = 500
 
 # The decisions, over `run` (this run's finished records, `pos` = ingestion order), `hist` (published articles
 # sharing a hash, a story code or an LSH band with the run) and `copies` (records earlier runs called duplicates
-# that share a hash with the run). Every record and every matched article is a node; all follow the same three
-# rules, in order, so the outcome does not depend on which run brought which copy:
+# that share a hash or a story code with the run). Every record and every matched article is a node; all follow
+# the same three rules, in order, so the outcome does not depend on which run brought which copy:
 # 1. exact: among the nodes of one text, the earliest stands for the text; the others are exact copies of it.
 #    When that is an earlier run's duplicate, the text's fate was decided then: the others follow it;
-# 2. revision: among the texts of one coded story, the newest version wins; the others are its revisions;
+# 2. revision: among the texts of one coded story (a text carries the story of each of its copies, the one that
+#    stands for it or not), the newest version wins; the others are its revisions;
 # 3. near (`pairs` here, verified and decided in Python, see `decide_near`): a text that is a light edit of an
 #    earlier surviving text is a near copy of it.
 # A published article that loses a rule to a newcomer leaves `articles` ("displaced") and becomes a duplicate;
@@ -130,9 +131,18 @@ CREATE TEMP TABLE nodes AS
 CREATE TEMP TABLE texts AS
     SELECT *, first_value(node) OVER w AS rep, row_number() OVER w = 1 AS first
     FROM nodes WINDOW w AS (PARTITION BY content_hash ORDER BY ord);
+-- A text is a version of every coded story one of its copies carries, whichever copy stands for it; in a story,
+-- the earliest of those copies dates the text.
+CREATE TEMP TABLE story_winners AS
+    SELECT source, story_code, first(rep ORDER BY {NEWEST}) AS winner FROM (
+        SELECT DISTINCT ON (source, story_code, content_hash) * FROM texts
+        WHERE story_code IS NOT NULL ORDER BY source, story_code, content_hash, ord)
+    GROUP BY ALL;
+CREATE TEMP TABLE beaten AS
+    SELECT t.rep AS node, min(w.winner) AS winner
+    FROM texts t JOIN story_winners w USING (source, story_code) WHERE w.winner <> t.rep GROUP BY ALL;
 CREATE TEMP TABLE ranked AS
-    SELECT *, story_code IS NULL
-              OR row_number() OVER (PARTITION BY source, story_code ORDER BY {NEWEST}) = 1 AS wins,
+    SELECT *, node NOT IN (SELECT node FROM beaten) AS wins,
            -- a story is as old as its first version: an update is not a copy of a copy of its own first version
            min(published_at) OVER (PARTITION BY source, coalesce(story_code, node)) AS since
     FROM texts WHERE first AND NOT held;
@@ -184,11 +194,15 @@ def find_pairs(con: duckdb.DuckDBPyConnection) -> None:
 # A text standing for an earlier run's duplicate points where that duplicate points (through an article this
 # run displaces, to what replaced it); only the duplicates of texts a newcomer now stands for are written again.
 OUTCOME_SQL = """
-CREATE TEMP TABLE resolved AS
+CREATE TEMP TABLE stands AS
     SELECT r.node, coalesce(t.article_id, r.article_id) AS target
     FROM ranked r LEFT JOIN near n ON n.node = r.node LEFT JOIN ranked t ON t.node = n.target
     UNION ALL
     SELECT node, points_to FROM texts WHERE first AND held;
+-- An older version points where its story's newest text does.
+CREATE TEMP TABLE resolved AS
+    SELECT s.node, coalesce(w.target, s.target) AS target
+    FROM stands s LEFT JOIN beaten b ON b.node = s.node LEFT JOIN stands w ON w.node = b.winner;
 CREATE TEMP TABLE outcome AS
     SELECT x.*,
            CASE WHEN NOT x.first THEN 'exact' WHEN NOT k.wins THEN 'revision' WHEN n.node IS NOT NULL THEN 'near'
@@ -353,7 +367,9 @@ def load_keys(con: duckdb.DuckDBPyConnection, run_sql: str, settings: Settings, 
     )
     con.execute(
         f"""CREATE TEMP TABLE copies AS SELECT {DUP_COLUMNS}, duplicate_of
-            FROM {table_sql(settings, "duplicates")} WHERE content_hash IN (SELECT content_hash FROM run)
+            FROM {table_sql(settings, "duplicates")} d
+            WHERE (content_hash IN (SELECT content_hash FROM run)
+                   OR EXISTS (SELECT 1 FROM run r WHERE r.source = d.source AND r.story_code = d.story_code))
             AND content_hash NOT IN (SELECT content_hash FROM redecided_hashes)"""
     )
     articles = table_sql(settings, "articles")
@@ -736,12 +752,12 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     finally:
         con.close()
     write_published(finals, publish, run_id, tmp)
-    files = stamp([pq.read_table(d / "files.parquet") for d in staged], FILES, run_id)
-    quarantined = stamp(quarantine, QUARANTINE, run_id)
+    files = with_run_columns([pq.read_table(d / "files.parquet") for d in staged], FILES, run_id)
+    quarantined = with_run_columns(quarantine, QUARANTINE, run_id)
     pq.write_table(files, part_path(tmp, "files", 0))
     pq.write_table(quarantined, part_path(tmp, "quarantine", 0))
     pq.write_table(closing if closing is not None else counts_table({}), part_path(tmp, "furniture", 0))
-    pq.write_table(stamp([word_case_of(staged)], WORD_CASE, run_id), part_path(tmp, "word_case", 0))
+    pq.write_table(with_run_columns([word_case_of(staged)], WORD_CASE, run_id), part_path(tmp, "word_case", 0))
     for f in finals:
         f.unlink()
     release_memory()
@@ -905,7 +921,7 @@ def copy(con: duckdb.DuckDBPyConnection, select: str, path: Path, schema: pa.Sch
     con.execute(f"COPY (SELECT {casts} FROM ({select})) TO {sql_literal(str(path))} (FORMAT parquet, COMPRESSION zstd)")
 
 
-def stamp(parts: list[pa.Table], schema: pa.Schema, run_id: str) -> pa.Table:
+def with_run_columns(parts: list[pa.Table], schema: pa.Schema, run_id: str) -> pa.Table:
     """Concatenate staged parts and add the run's columns, in the declared schema."""
     names = [n for n in schema.names if n not in ("run_id", "ingested_at")]
     t = pa.concat_tables([p.select(names) for p in parts]) if parts else schema.empty_table().select(names)
@@ -988,8 +1004,8 @@ class PlanOutOfMemory(Permanent, RuntimeError):
     """The plan needed more than DuckDB's memory cap: it would fail the same way again."""
 
 
-@task(name="plan-publish", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=worth_retrying)
-def plan_publish(staged_dirs: list[str], settings: Settings, run_id: str) -> str:
+@task(name="write-plan", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=worth_retrying)
+def write_plan(staged_dirs: list[str], settings: Settings, run_id: str) -> str:
     """Decide the fate of every staged record and write the run's plan; returns the plan's folder."""
     target = settings.plans_dir / f"{next_seq(settings):08d}"
     try:

@@ -15,8 +15,8 @@ from newsetl.tables import (
 )
 
 
-@task(name="publish-plan", retries=3, retry_delay_seconds=[1, 5, 20], retry_condition_fn=worth_retrying)
-def publish_plan(plan_dir: str, settings: Settings) -> dict[str, Any]:
+@task(name="commit-plan", retries=3, retry_delay_seconds=[1, 5, 20], retry_condition_fn=worth_retrying)
+def commit_plan(plan_dir: str, settings: Settings) -> dict[str, Any]:
     """Commit the run's plan to the tables; returns the plan's counts."""
     plan = read_plan(Path(plan_dir))
     tables = apply_plan(Path(plan_dir), settings)

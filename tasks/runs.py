@@ -14,13 +14,13 @@ from newsetl.tables import ensure_tables, open_table
 
 
 @task(
-    name="start-run",
+    name="open-attempt",
     retries=3,
     retry_delay_seconds=[1, 5, 20],
     retry_jitter_factor=0.5,
     retry_condition_fn=worth_retrying,
 )
-def start_run(settings: Settings, run_id: str) -> datetime:
+def open_attempt(settings: Settings, run_id: str) -> datetime:
     """Create missing tables, mark runs that died without finishing, and record this one as running."""
     ensure_tables(settings)
     runs = open_table(settings, "runs")
@@ -34,13 +34,13 @@ def start_run(settings: Settings, run_id: str) -> datetime:
 
 
 @task(
-    name="finish-run",
+    name="close-attempt",
     retries=3,
     retry_delay_seconds=[1, 5, 20],
     retry_jitter_factor=0.5,
     retry_condition_fn=worth_retrying,
 )
-def finish_run(settings: Settings, run_id: str, started: datetime, counts: dict[str, int]) -> dict[str, Any]:
+def close_attempt(settings: Settings, run_id: str, started: datetime, counts: dict[str, int]) -> dict[str, Any]:
     """Record the run's counts and status in `runs`; returns the run id and its counts."""
     finished = datetime.now(UTC)
     row = {

@@ -4,7 +4,7 @@ publishes exactly what one uninterrupted run publishes.
 How the kill moments are chosen. A kill only tests something when it falls inside the work, and the work of a
 rerun is not the work of the first attempt: batches already extracted come back from the cache at once, a
 committed plan part is skipped. Wall-clock delays drawn over the uninterrupted run's duration would mostly land
-in the start-up of a process (Prefect, start-run, discover: seconds in every attempt) or after the end of a rerun
+in the start-up of a process (Prefect, open-attempt, discover: seconds in every attempt) or after the end of a rerun
 that had little left to do. So the moments are drawn over the *work* instead, stage by stage, and each attempt is
 watched through the output directory until it is inside the drawn stage:
 

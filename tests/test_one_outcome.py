@@ -87,19 +87,22 @@ def test_the_same_records_in_any_runs_publish_the_same_tables(
     assert split == whole
 
 
+LINES = [" ".join(WORDS[i : i + 8]).capitalize() + "." for i in range(0, 32, 8)]
+
+
+def dump(day: int, code: str | None, paragraphs: list[str]) -> str:
+    """A one-record dump of the story of the harbour, dated `day`, with a story code or none."""
+    coded = f"Story Code : {code}\n" if code else ""
+    header = f"0\nSaturday {day} September 2016 - 05:28\n\nStory of the harbour\n\n{coded}"
+    return header + "\n\xa0\n".join(paragraphs)
+
+
 def test_a_near_copy_held_back_is_decided_again_when_its_story_gets_a_version() -> None:
     """A coded update first held as a near copy of an uncoded copy of its story wins once the coded first version
     arrives in a later run, as it does when all come in one run."""
-    lines = [" ".join(WORDS[i : i + 8]).capitalize() + "." for i in range(0, 32, 8)]
-
-    def dump(day: int, code: str | None, paragraphs: list[str]) -> str:
-        coded = f"Story Code : {code}\n" if code else ""
-        header = f"0\nSaturday {day} September 2016 - 05:28\n\nStory of the harbour\n\n{coded}"
-        return header + "\n\xa0\n".join(paragraphs)
-
     first, copy, update = "quillpost/a.txt", "quillpost/b.txt", "quillpost/c.txt"
-    later = [*lines, "Officials said more."]
-    corpus = {first: dump(1, "7", lines), copy: dump(1, None, lines), update: dump(3, "7", later)}
+    later = [*LINES, "Officials said more."]
+    corpus = {first: dump(1, "7", LINES), copy: dump(1, None, LINES), update: dump(3, "7", later)}
     root = Path(tempfile.mkdtemp())
     try:
         whole = ingest_in_runs(root / "whole", [corpus])
@@ -108,3 +111,22 @@ def test_a_near_copy_held_back_is_decided_again_when_its_story_gets_a_version() 
         shutil.rmtree(root)
     assert split == whole
     assert [a["body"].endswith("Officials said more.") for a in whole["articles"]] == [True]
+
+
+def test_a_revision_wins_its_story_when_an_uncoded_copy_on_another_site_stands_for_its_text() -> None:
+    """A coded story's update, whose text a site without codes published too (and, first in file order, stands for
+    it), still beats the story's first version: the update's text is the article, the first version its revision,
+    whether the copy comes in the same run or a later one."""
+    later = [*LINES, "Officials confirmed it on day 1."]
+    first, update, copy = "riverwire/a.txt", "riverwire/b.txt", "quillpost/c.txt"
+    corpus = {first: dump(1, "50", LINES), update: dump(3, "50", later), copy: dump(3, None, later)}
+    root = Path(tempfile.mkdtemp())
+    try:
+        whole = ingest_in_runs(root / "whole", [corpus])
+        for runs in ([[first, update], [copy]], [[copy, update], [first]], [[first, copy], [update]]):
+            split = ingest_in_runs(root / "split", [{name: corpus[name] for name in run} for run in runs])
+            assert split == whole, runs
+    finally:
+        shutil.rmtree(root)
+    assert [a["body"].endswith("day 1.") for a in whole["articles"]] == [True]
+    assert {(d["source_file"], d["kind"]) for d in whole["duplicates"]} == {(first, "revision"), (update, "exact")}
