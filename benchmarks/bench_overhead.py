@@ -33,10 +33,10 @@ from newsetl.commit import apply_plan  # noqa: E402
 from newsetl.devserver import prefect_server  # noqa: E402
 from newsetl.discovery import DumpFile, _scan, batches_for, hash_files, source_of  # noqa: E402
 from newsetl.generate import SOURCE_TIMEZONES  # noqa: E402
+from newsetl.plan import build_plan  # noqa: E402
 from newsetl.settings import Settings  # noqa: E402
 from newsetl.stage import batch_key, stage_batch  # noqa: E402
 from newsetl.tables import ensure_tables  # noqa: E402
-from tasks.dedupe import build_plan  # noqa: E402
 
 ENV = {"NEWSETL_SOURCE_TIMEZONES": json.dumps(SOURCE_TIMEZONES), "NEWSETL_ENTITIES": "false"}
 

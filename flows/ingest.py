@@ -57,10 +57,11 @@ def ingest(
     # these stages load DuckDB and deltalake, which the workers never use.
     from flows.progress import DISCOVERED, EXTRACTED, PUBLISHED, Progress
     from newsetl.commit import add_counts
+    from newsetl.rounds import plan_rounds
     from newsetl.runlog import run_lock
     from tasks.catalog import build_catalog
     from tasks.compact import compact_tables
-    from tasks.dedupe import plan_rounds, write_plan
+    from tasks.dedupe import write_plan
     from tasks.discover import discover_files
     from tasks.load import commit_plan, recover_pending
     from tasks.report import report_quality

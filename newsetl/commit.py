@@ -95,7 +95,7 @@ def apply_plan(plan_dir: Path, settings: Settings) -> list[str]:
 
 def discard_plan(plan_dir: Path, settings: Settings) -> None:
     """Remove a committed plan with its staged batches and their cached task results. A batch planned in
-    pieces (see tasks/dedupe.py, pieces_of) loses the committed piece, and goes once its last piece is in."""
+    pieces (see newsetl/rounds.py, pieces_of) loses the committed piece, and goes once its last piece is in."""
     plan = read_plan(plan_dir)
     for staged in map(Path, plan["staged"]):
         if staged.parent.name == "pieces":

@@ -52,7 +52,7 @@ _CORE_WORDS, _CORE_MIN_WORDS, _CORE_SHARE = 60, 30, 0.2
 # such tokens: they are left out of what the classifier reads, so its words decide.
 _FIGURE = re.compile(r"\S*\d\S*")
 # Below this confidence the classifier is unsure, and the plan gives the article its source's prevailing
-# language (see tasks/dedupe.py): a headline or a results table is too short to tell on its own.
+# language (see newsetl/finish.py): a headline or a results table is too short to tell on its own.
 LANGUAGE_SURE = 0.5
 
 

@@ -178,7 +178,7 @@ def stage_batch(batch: list[DumpFile], settings: Settings, target: Path) -> Coun
 
 def word_case_of(staged: list[Path]) -> pa.Table:
     """The word case counts of staged batches added up (STAGED_WORD_CASE, by word). A folder without them (a
-    piece of a batch but its last, see tasks/dedupe.py pieces_of) adds nothing."""
+    piece of a batch but its last, see newsetl/rounds.py pieces_of) adds nothing."""
     parts = [pq.read_table(d / CASE_FILE) for d in staged if (d / CASE_FILE).is_file()]
     if not parts:
         return STAGED_WORD_CASE.empty_table()

@@ -12,10 +12,10 @@ import pytest
 from newsetl.commit import apply_plan
 from newsetl.devserver import prefect_server as prefect_server_at
 from newsetl.discovery import DumpFile, sha256_of, source_of
+from newsetl.plan import build_plan
 from newsetl.settings import Settings
 from newsetl.stage import batch_key, stage_batch
 from newsetl.tables import ensure_tables
-from tasks.dedupe import build_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"

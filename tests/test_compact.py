@@ -14,6 +14,7 @@ from newsetl.commit import apply_plan
 from newsetl.compaction import compact_all
 from newsetl.discovery import DumpFile, make_batches, scan_raw_dir, sha256_of, source_of
 from newsetl.generate import generate_corpus
+from newsetl.plan import build_plan, next_seq
 from newsetl.schemas import TABLES
 from newsetl.settings import Settings
 from newsetl.stage import batch_key, stage_batch
@@ -27,7 +28,6 @@ from newsetl.tables import (
     open_table,
     query,
 )
-from tasks.dedupe import build_plan, next_seq
 from tests.conftest import catalog_rows, run_newsetl, table_snapshot
 
 

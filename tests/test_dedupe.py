@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from newsetl.article import content_hash
-from tasks.dedupe import ARTICLE_ID_SQL, DECIDE_SQL, OUTCOME_SQL, find_pairs
+from newsetl.decide import ARTICLE_ID_SQL, DECIDE_SQL, OUTCOME_SQL, find_pairs
 
 RUN = pa.schema(
     [

@@ -8,9 +8,9 @@ import pytest
 
 from newsetl.enrich import opening
 from newsetl.entities import _nlp, entities, ner_text
+from newsetl.rounds import plan_rounds
 from newsetl.settings import Settings
 from newsetl.tables import query
-from tasks.dedupe import plan_rounds
 from tests.conftest import ingest_without_prefect
 from tests.test_pieces import commit_round, stage
 

@@ -43,3 +43,20 @@ def test_no_module_imports_from_a_layer_above_its_own() -> None:
 def test_the_layers_are_what_the_readme_says() -> None:
     assert layer("newsetl.cli") > layer("flows.ingest") > layer("tasks.dedupe") > layer("newsetl.parse")
     assert imports(ROOT / "flows" / "ingest.py"), "the test would see nothing"
+
+
+def test_each_tasks_module_is_a_stage_with_its_tasks_alone() -> None:
+    """A tasks/ module holds its stage's @task functions (and what Prefect calls them with); the work is in the
+    library, where it is tested without Prefect."""
+    others = []
+    for path in sorted((ROOT / "tasks").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        tasks = [n for n in tree.body if isinstance(n, ast.FunctionDef) and any(
+            isinstance(d, ast.Call) and getattr(d.func, "id", "") == "task" for d in n.decorator_list)]  # fmt: skip
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node not in tasks and not node.name.startswith("_"):
+                others.append(f"{path.name}: {node.name}")
+            if isinstance(node, ast.ClassDef) and not node.name.endswith(("Error", "OutOfMemory")):
+                others.append(f"{path.name}: class {node.name}")
+        assert tasks or path.name == "__init__.py", path.name
+    assert others == []

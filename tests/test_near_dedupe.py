@@ -7,14 +7,15 @@ import duckdb
 import pytest
 from deltalake import DeltaTable
 
+from newsetl import near_pairs
 from newsetl.catalog import write_catalog
 from newsetl.commit import apply_plan
 from newsetl.discovery import DumpFile, sha256_of
+from newsetl.near_pairs import component_blocks
+from newsetl.plan import build_plan
 from newsetl.settings import Settings
 from newsetl.stage import batch_key, stage_batch
 from newsetl.tables import ensure_tables
-from tasks import dedupe
-from tasks.dedupe import build_plan, component_blocks
 
 SENTENCES = [
     "The central bank of Turkey raised its main interest rate on Thursday in a surprise move.",
@@ -160,7 +161,7 @@ def test_pairs_are_checked_the_same_in_blocks_of_any_size(settings: Settings, mo
     assert blocks["r1"] == blocks["r2"] == blocks["r4"]  # a connected group is never cut
     assert blocks["r3"] == blocks["h9"] != blocks["r5"] == blocks["r6"]
     assert len(set(blocks.values())) == 3
-    monkeypatch.setattr(dedupe, "VERIFY_BLOCK", 1)
+    monkeypatch.setattr(near_pairs, "VERIFY_BLOCK", 1)
     ingest(settings, ORIGINAL | COPIES, 1)
     near = rows(settings, "SELECT source_file FROM duplicates WHERE kind = 'near' ORDER BY 1")
     assert [f for (f,) in near] == sorted(COPIES)
@@ -170,7 +171,7 @@ def test_published_signatures_are_compared_in_parts_of_any_size(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Against a large archive the published signatures are read a part at a time: here one article a part."""
-    monkeypatch.setattr(dedupe, "SIGNATURE_PART_ROWS", 1)
+    monkeypatch.setattr(near_pairs, "SIGNATURE_PART_ROWS", 1)
     ingest(settings, {f"wire/{n}.txt": record(0, 10, n, body(s)) for n, s in STORIES.items()}, 1)
     ingest(settings, {f"site/{n}.txt": record(0, 11, n, body(s[:4] + s[5:])) for n, s in STORIES.items()}, 2)
     assert near_copies(settings) == [(f"site/{n}.txt", f"wire/{n}.txt") for n in STORIES]
@@ -178,8 +179,8 @@ def test_published_signatures_are_compared_in_parts_of_any_size(
 
 def test_a_helper_process_checks_blocks_of_pairs_the_same(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """Three unrelated stories and their copies in one run: three blocks of one pair, two of them for the helper."""
-    monkeypatch.setattr(dedupe, "VERIFY_BLOCK", 1)
-    monkeypatch.setattr(dedupe, "VERIFY_HELPER_BLOCKS", 3)
+    monkeypatch.setattr(near_pairs, "VERIFY_BLOCK", 1)
+    monkeypatch.setattr(near_pairs, "VERIFY_HELPER_BLOCKS", 3)
     files = {f"wire/{n}.txt": record(0, 10, n, body(s)) for n, s in STORIES.items()}
     files |= {f"site/{n}.txt": record(0, 11, n, body(s[:4] + s[5:])) for n, s in STORIES.items()}
     ingest(settings, files, 1)

@@ -10,10 +10,11 @@ import pytest
 from newsetl.catalog import write_catalog
 from newsetl.commit import apply_plan, pending_plans
 from newsetl.discovery import DumpFile, sha256_of
+from newsetl.plan import build_plan
+from newsetl.rounds import plan_rounds
 from newsetl.settings import Settings
 from newsetl.stage import batch_key, stage_batch
 from newsetl.tables import ensure_tables
-from tasks.dedupe import build_plan, plan_rounds
 from tests.conftest import catalog_rows, table_snapshot
 
 WORDS = [

@@ -1,0 +1,303 @@
+"""The plan: decide whether each staged record is a new article, a revision or a copy, and write the run's plan.
+
+The plan is every row the run will commit, written to disk before any table changes. Committing it is then a
+replay-safe step (see newsetl/commit.py): a run killed half-way is finished by the next one from the same plan.
+
+The decisions are SQL over the key columns of the run and of the matching history (DuckDB spills to disk), so
+memory stays flat however many records a run holds, and bodies never leave their Parquet files."""
+
+import json
+import shutil
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from newsetl.decide import (
+    DECIDE_SQL,
+    DUP_COLUMNS,
+    OUTCOME_SQL,
+    REOPENED_SQL,
+    find_pairs,
+    load_keys,
+)
+from newsetl.discovery import sha256_of, source_of
+from newsetl.finish import (
+    FINAL,
+    PUBLISH_THREADS,
+    finish_batches,
+    learn_furniture,
+    prevailing_languages,
+)
+from newsetl.furniture import counts_table
+from newsetl.near_pairs import decide_near
+from newsetl.records import DumpFile
+from newsetl.runtime import release_memory
+from newsetl.schemas import (
+    ARTICLES,
+    CAPTIONS,
+    DUPLICATES,
+    ENTITIES,
+    FILES,
+    KEYWORDS,
+    NEAR_INDEX,
+    NEAR_SIGNATURES,
+    QUARANTINE,
+    STAGED_QUARANTINE,
+    WORD_CASE,
+)
+from newsetl.settings import Settings
+from newsetl.stage import stage_batch, word_case_of
+from newsetl.tables import (
+    committed_seq,
+    connect,
+    duckdb_type,
+    open_table,
+    parquet_sql,
+    scan_sql,
+    sql_literal,
+    table_sql,
+)
+
+
+def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: Path) -> dict[str, Any]:
+    """Write the run's plan into `target` (atomically) and return its summary."""
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    staged = [Path(d) for d in staged_dirs]
+    learned, closing = learn_furniture(staged, settings) if staged else ({}, None)
+
+    # 1. Number the records in run order and cut learned furniture, batch by batch (bodies stay on disk).
+    quarantine = [pq.read_table(d / "quarantine.parquet") for d in staged]
+    prevailing = prevailing_languages(staged, settings) if staged else {}
+    finished = finish_batches(staged, learned, tmp, prevailing)
+    quarantine += [
+        pa.Table.from_pylist(rejected, schema=STAGED_QUARANTINE) for rejected in finished.values() if rejected
+    ]
+    finals = list(finished)
+
+    # 2. Decide against the history. A near copy an earlier run held back is decided again, staged anew from its
+    # dump, when this run gives its story a version or displaces the article it was held against: until the
+    # decisions touch no such copy.
+    redecided: set[str] = set()
+    first = sum(pq.ParquetFile(d / "records.parquet").metadata.num_rows for d in staged)
+    while True:
+        con = connect(settings)
+        final_sql = parquet_sql(finals) if finals else scan_sql([], FINAL)
+        load_keys(con, final_sql, settings, redecided)
+        con.execute(DECIDE_SQL)
+        find_pairs(con)
+        near, pair_counts = decide_near(con, finals, settings)
+        con.register("near_found", near)
+        con.execute("CREATE TEMP TABLE near AS SELECT * FROM near_found")
+        con.execute(OUTCOME_SQL)
+        again, texts = restage(con, settings, redecided, tmp / f"redecided-{len(redecided):08d}")
+        if again is None:
+            break
+        con.close()
+        redecided |= texts
+        more = finish_batches([again], learned, tmp, prevailing, first)
+        first += pq.ParquetFile(again / "records.parquet").metadata.num_rows
+        quarantine += [pa.Table.from_pylist(r, schema=STAGED_QUARANTINE) for r in more.values() if r]
+        finals += list(more)
+
+    # 3. Write every row the run commits.
+    try:
+        run = sql_literal(run_id)
+        publish = con.sql("SELECT pos, article_id FROM publish").to_arrow_table().combine_chunks()
+        moved = dict(
+            con.execute("SELECT article_id, duplicate_of FROM displaced WHERE article_id <> duplicate_of").fetchall()
+        )
+        con.execute(repoint_sql(moved, settings))
+        copy(con, f"SELECT *, {run} AS run_id FROM dups", part_path(tmp, "duplicates", 0), DUPLICATES)
+        counts = dict(
+            con.execute(
+                """SELECT 'new', count(*) FILTER (is_new) FROM publish
+                   UNION ALL SELECT 'revised', count(*) FILTER (NOT is_new) FROM publish
+                   UNION ALL SELECT kind, count(*) FROM dups GROUP BY kind"""
+            ).fetchall()
+        )
+        displaced = [r[0] for r in con.execute("SELECT article_id FROM displaced ORDER BY 1").fetchall()]
+        rehashed = [r[0] for r in con.execute("SELECT content_hash FROM rehashed ORDER BY 1").fetchall()]
+    finally:
+        con.close()
+    write_published(finals, publish, run_id, tmp)
+    files = with_run_columns([pq.read_table(d / "files.parquet") for d in staged], FILES, run_id)
+    quarantined = with_run_columns(quarantine, QUARANTINE, run_id)
+    pq.write_table(files, part_path(tmp, "files", 0))
+    pq.write_table(quarantined, part_path(tmp, "quarantine", 0))
+    pq.write_table(closing if closing is not None else counts_table({}), part_path(tmp, "furniture", 0))
+    pq.write_table(with_run_columns([word_case_of(staged)], WORD_CASE, run_id), part_path(tmp, "word_case", 0))
+    for f in finals:
+        f.unlink()
+    release_memory()
+    reasons = Counter(quarantined.column("reason").to_pylist())
+    by_kind = {k: counts[k] for k in ("exact", "revision", "near") if counts.get(k)}
+    summary = {
+        "run_id": run_id,
+        "seq": int(target.name),
+        "displaced": displaced,
+        "moved": sorted(moved),
+        "rehashed": rehashed,
+        "redecided": sorted(redecided),
+        "staged": [str(d) for d in staged],
+        "files_new": files.num_rows,
+        "records": sum(files.column("records").to_pylist()),
+        "articles_new": counts["new"],
+        "articles_revised": counts["revised"],
+        "duplicates": sum(by_kind.values()),
+        "duplicates_by_kind": by_kind,
+        "near_pairs": pair_counts,
+        "quarantined": quarantined.num_rows,
+        "quarantined_by_reason": dict(sorted(reasons.items())),
+    }
+    (tmp / "plan.json").write_text(json.dumps(summary, indent=1))
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return summary
+
+
+def restage(
+    con: duckdb.DuckDBPyConnection, settings: Settings, redecided: set[str], target: Path
+) -> tuple[Path | None, set[str]]:
+    """Stage again, into `target`, the earlier duplicates whose decision the outcome reopens (see REOPENED_SQL),
+    with every copy of their texts: returns the folder (None when nothing is reopened) and the texts' hashes.
+
+    A text is reopened only when every dump holding a copy of it is still in the raw root as it was ingested;
+    otherwise its copies keep their decision."""
+    reopened = con.execute(REOPENED_SQL.format(dups=table_sql(settings, "duplicates"))).fetchall()
+    if not reopened:
+        return None, set()
+    wanted = {(f, n): h for f, n, h in reopened}
+    names = sorted({f for f, _, _ in reopened})
+    con.register("reopened_files", pa.table({"source_file": pa.array(names, pa.string())}))
+    recorded = dict(
+        con.execute(
+            f"""SELECT source_file, last(sha256 ORDER BY ingested_at) FROM {table_sql(settings, "files")}
+                SEMI JOIN reopened_files USING (source_file) GROUP BY source_file"""
+        ).fetchall()
+    )
+    dumps, gone = [], set()
+    for name in names:
+        path = settings.raw_dir / name
+        if path.is_file() and not path.is_symlink() and sha256_of(path) == recorded.get(name):
+            dumps.append(DumpFile(str(path), name, source_of(name), recorded[name], path.stat().st_size))
+        else:
+            gone.add(name)
+    shutil.rmtree(target, ignore_errors=True)
+    stage_batch(dumps, settings, target / "staged")
+    rows = pq.read_table(target / "staged" / "records.parquet")
+    found = {(f, n) for f, n in zip(rows["source_file"].to_pylist(), rows["record_no"].to_pylist(), strict=True)}
+    lost = {h for key, h in wanted.items() if key[0] in gone or key not in found}
+    texts = set(wanted.values()) - lost
+    if not texts:
+        return None, set()
+    keep = [wanted.get((f, n)) in texts for f, n in zip(rows["source_file"].to_pylist(),
+                                                          rows["record_no"].to_pylist(), strict=True)]  # fmt: skip
+    pq.write_table(rows.filter(pa.array(keep, pa.bool_())), target / "records.parquet", compression="zstd")
+    shutil.rmtree(target / "staged")
+    return target, texts
+
+
+def repoint_sql(moved: dict[str, str], settings: Settings) -> str:
+    """Earlier duplicates of an article that now is a duplicate itself point to what replaced it: they are
+    re-added to the plan (and deleted from the table before it is committed, see newsetl/commit.py)."""
+    if not moved:
+        return "SELECT 1"
+    mapping = ", ".join(f"({sql_literal(old)}, {sql_literal(new)})" for old, new in sorted(moved.items()))
+    # A copy that is word for word the replacing article becomes an exact copy of it.
+    return f"""INSERT INTO dups
+        SELECT {", ".join("d." + c for c in DUP_COLUMNS.split(", "))}, m.new,
+               CASE WHEN d.content_hash = n.content_hash THEN 'exact' ELSE d.kind END,
+               CASE WHEN d.content_hash = n.content_hash THEN 1.0 ELSE d.similarity END
+        FROM {table_sql(settings, "duplicates")} d
+        JOIN (VALUES {mapping}) m(old, new) ON d.duplicate_of = m.old
+        LEFT JOIN (SELECT article_id, content_hash FROM outcome WHERE kind IS NULL) n ON n.article_id = m.new
+        -- the duplicates of a text written again (see OUTCOME_SQL) or decided again already point where they must
+        WHERE d.content_hash NOT IN (SELECT content_hash FROM rehashed)
+          AND d.content_hash NOT IN (SELECT content_hash FROM redecided_hashes)"""
+
+
+def part_path(plan: Path, table: str, part: int) -> Path:
+    """Plan files are parts of a table, each committed on its own, so no commit holds more than a batch."""
+    (plan / table).mkdir(exist_ok=True)
+    return plan / table / f"part-{part:05d}.parquet"
+
+
+def write_published(finals: list[Path], publish: pa.Table, run_id: str, plan: Path) -> None:
+    """Write the plan's articles and the rows that hang off them, one part per finished chunk (bounded memory).
+    A chunk with no article leaves a gap in the parts' numbers: the commit takes them in order, not by number."""
+
+    def write(part: int, path: Path) -> None:
+        final = pq.read_table(path)
+        chosen = final.filter(pc.is_in(final.column("pos"), value_set=publish.column("pos")))
+        if not chosen.num_rows:
+            return
+        where = pc.index_in(chosen.column("pos"), value_set=publish.column("pos"))
+        ids = pc.take(publish.column("article_id"), where)
+        chosen = chosen.append_column("article_id", ids)
+        run = pa.array([run_id] * chosen.num_rows, pa.string())
+        articles = chosen.append_column("run_id", run).select(ARTICLES.names).cast(ARTICLES)
+        pq.write_table(articles, part_path(plan, "articles", part), compression="zstd")
+        captions = explode(chosen, "captions", run_id).rename_columns({"captions": "caption"})
+        captions = captions.append_column("caption_no", pa.array(list_positions(chosen.column("captions")), pa.int32()))
+        pq.write_table(captions.select(CAPTIONS.names).cast(CAPTIONS), part_path(plan, "captions", part))
+        for name, schema in (("entities", ENTITIES), ("keywords", KEYWORDS)):
+            rows = explode(chosen, name, run_id)
+            pq.write_table(rows.select(schema.names).cast(schema), part_path(plan, name, part))
+        index = explode(chosen, "bands", run_id, keep=("year", "month")).rename_columns({"bands": "band_key"})
+        pq.write_table(index.select(NEAR_INDEX.names).cast(NEAR_INDEX), part_path(plan, "near_index", part))
+        signed = chosen.select(["article_id", "minhash"]).append_column("run_id", run)
+        pq.write_table(signed.cast(NEAR_SIGNATURES), part_path(plan, "near_signatures", part))
+
+    with ThreadPoolExecutor(PUBLISH_THREADS) as pool:
+        for done in [pool.submit(write, part, path) for part, path in enumerate(finals)]:
+            done.result()
+
+
+def explode(chosen: pa.Table, column: str, run_id: str, keep: tuple[str, ...] = ()) -> pa.Table:
+    """One row per element of a list column, with the article's id (and the `keep` columns) and the run."""
+    lists = chosen.column(column).combine_chunks()
+    parents = pc.list_parent_indices(lists)
+    flat = pc.list_flatten(lists)
+    cols: dict[str, Any] = {"article_id": pc.take(chosen.column("article_id"), parents)}
+    for name in keep:
+        cols[name] = pc.take(chosen.column(name), parents)
+    if pa.types.is_struct(flat.type):
+        cols.update({f.name: flat.field(i) for i, f in enumerate(flat.type)})
+    else:
+        cols[column] = flat
+    cols["run_id"] = pa.array([run_id] * len(flat), pa.string())
+    return pa.table(cols)
+
+
+def list_positions(lists: pa.ChunkedArray) -> list[int]:
+    return [n for item in lists.to_pylist() for n in range(len(item))]
+
+
+def copy(con: duckdb.DuckDBPyConnection, select: str, path: Path, schema: pa.Schema) -> None:
+    """Stream a query's rows into a Parquet work file, in the declared schema."""
+    casts = ", ".join(f"CAST({f.name} AS {duckdb_type(f.type)}) AS {f.name}" for f in schema)
+    con.execute(f"COPY (SELECT {casts} FROM ({select})) TO {sql_literal(str(path))} (FORMAT parquet, COMPRESSION zstd)")
+
+
+def with_run_columns(parts: list[pa.Table], schema: pa.Schema, run_id: str) -> pa.Table:
+    """Concatenate staged parts and add the run's columns, in the declared schema."""
+    names = [n for n in schema.names if n not in ("run_id", "ingested_at")]
+    t = pa.concat_tables([p.select(names) for p in parts]) if parts else schema.empty_table().select(names)
+    t = t.append_column("run_id", pa.array([run_id] * t.num_rows, pa.string()))
+    if "ingested_at" in schema.names:
+        now = datetime.now(UTC)
+        t = t.append_column("ingested_at", pa.array([now] * t.num_rows, schema.field("ingested_at").type))
+    return t.select(schema.names).cast(schema)
+
+
+def next_seq(settings: Settings) -> int:
+    return committed_seq(open_table(settings, "files")) + 1
