@@ -22,8 +22,9 @@ sys.path.insert(0, str(ROOT))
 import spacy  # noqa: E402
 
 from newsetl.clean import clean_record  # noqa: E402
+from newsetl.dateline import dateline  # noqa: E402
 from newsetl.discovery import scan_raw_dir  # noqa: E402
-from newsetl.enrich import _identifier, dateline, keywords_batch, language  # noqa: E402
+from newsetl.enrich import _identifier, keywords_batch, language  # noqa: E402
 from newsetl.entities import NER_BATCH_SIZE, NER_CHARS, _nlp, enrich_batch, ner_text  # noqa: E402
 from newsetl.generate import generate_corpus  # noqa: E402
 from newsetl.near import tokens_and_joins  # noqa: E402

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pyarrow as pa
 
-from newsetl.enrich import _PARTICLES, _UPPER, describe, opening
+from newsetl.dateline import _PARTICLES, _UPPER, opening
+from newsetl.enrich import describe
 from newsetl.schemas import STAGED_WORD_CASE
 
 if TYPE_CHECKING:  # spaCy is imported where the model is loaded: a run without entities never pays for it

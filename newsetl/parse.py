@@ -1,16 +1,13 @@
-"""Parse: read one dump file (plain or gzip, any encoding seen in the wild) into raw records, streaming."""
+"""Parse: the records of one dump (its lines decoded by newsetl/decode.py, plain or gzip, any encoding seen in the
+wild), streaming: record number, date line, title, story code and body, or a reason to reject."""
 
-import codecs
-import gzip
-import io
 import re
-import zlib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
+from newsetl.decode import Line, LineSource, encoding_of, gzip_damage, open_dump, sniff
 from newsetl.reasons import Reason
 from newsetl.records import RawRecord, Rejected
 
@@ -32,41 +29,12 @@ DATE_LINE_RE = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 _STORY_CODE_RE = re.compile(r"\s*story\s*code\s*:\s*(?P<code>.*?)\s*", re.IGNORECASE)
-
-_SNIFF_BYTES = 4096
-# Bytes asked of one readline(): a longer line arrives in pieces, so memory stays bounded per read.
-_READ_LIMIT = 1 << 20
 # Blank lines tolerated between the parts of a header (the format has one).
 _MAX_GAP = 3
 # Blank lines after a date line that mean the title line itself is empty (blank, "", blank).
 _EMPTY_TITLE_GAP = 3
 # Longest record number: more digits is a figure in the text, not a position in a dump.
 _MAX_NUMBER_DIGITS = 9
-# Share of control bytes above which the first 4 KB are junk, not text (ASCII text has almost none).
-_MAX_CONTROL_SHARE = 0.10
-# NUL bytes in the first 4 KB that a text file may hold (a scraper's stray byte, cleaned like any control
-# character); more is what binary files and BOM-less UTF-16 look like.
-_MAX_STRAY_NULS = 2
-_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
-_CONTROL_CHARS_RE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
-_GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
-
-
-_CP1252 = tuple(bytes([b]).decode("cp1252") if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else chr(b) for b in range(256))
-
-
-def _cp1252_fallback(err: UnicodeError) -> tuple[str, int]:
-    """Decode the bytes that are not UTF-8 as Windows-1252; its 5 unassigned bytes keep their Latin-1 value."""
-    assert isinstance(err, UnicodeDecodeError)
-    bad = err.object[err.start : err.end]
-    return "".join(_CP1252[b] for b in bad), err.end
-
-
-# Per-byte fallback rather than per-line: a line mixing UTF-8 and cp1252 bytes keeps both right.
-codecs.register_error("newsetl-cp1252", _cp1252_fallback)
-
-# A line as read: its text without the line ending (None when it was too long to hold) and its size in bytes.
-_Line = tuple[str | None, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,16 +51,16 @@ class _Header:
 class _Lookahead:
     """A line iterator that can peek a few lines ahead to recognise a record header."""
 
-    def __init__(self, lines: Iterator[_Line]) -> None:
+    def __init__(self, lines: Iterator[Line]) -> None:
         self._lines = lines
-        self._buffer: deque[_Line] = deque()
+        self._buffer: deque[Line] = deque()
 
-    def pop(self) -> _Line | None:
+    def pop(self) -> Line | None:
         if self._buffer:
             return self._buffer.popleft()
         return next(self._lines, None)
 
-    def peek(self, i: int) -> _Line | None:
+    def peek(self, i: int) -> Line | None:
         buffer = self._buffer
         while len(buffer) <= i:
             line = next(self._lines, None)
@@ -105,74 +73,6 @@ class _Lookahead:
         """The text of line i ahead; None past the end or for a line too long to hold."""
         line = self.peek(i)
         return line[0] if line is not None else None
-
-
-class _LineSource:
-    """The decoded lines of a stream; a damaged gzip ends the lines and is kept in `damage`."""
-
-    def __init__(self, stream: BinaryIO, encoding: str, hold: int) -> None:
-        self.damage: Exception | None = None
-        self._stream = stream
-        self._encoding = encoding
-        self._hold = hold
-
-    def __iter__(self) -> Iterator[_Line]:
-        try:
-            if self._encoding == "utf-8":
-                yield from _byte_lines(self._stream, self._hold)
-            else:
-                yield from _utf16_lines(self._stream, self._encoding, self._hold)
-        except _GZIP_ERRORS as exc:
-            self.damage = exc
-
-
-def _byte_lines(stream: BinaryIO, hold: int) -> Iterator[_Line]:
-    """Lines of a UTF-8 / cp1252 stream; a line longer than `hold` bytes is counted, not kept."""
-    readline = stream.readline
-    while True:
-        raw: bytes | None = readline(_READ_LIMIT)
-        if not raw:
-            return
-        size = len(raw)
-        if size == _READ_LIMIT and raw[-1] != 0x0A:
-            pieces: list[bytes] | None = [raw]
-            while True:
-                more = readline(_READ_LIMIT)
-                size += len(more)
-                if pieces is not None:
-                    if size > hold:
-                        pieces = None  # too long to be part of any acceptable record: only count it
-                    else:
-                        pieces.append(more)
-                if len(more) < _READ_LIMIT or more[-1] == 0x0A:
-                    break
-            raw = b"".join(pieces) if pieces is not None else None
-        yield (raw.rstrip(b"\r\n").decode("utf-8", "newsetl-cp1252") if raw is not None else None), size
-
-
-def _utf16_lines(stream: BinaryIO, encoding: str, hold: int) -> Iterator[_Line]:
-    """Lines of a UTF-16 stream (BOM already skipped); sizes are counted as 2 bytes per character."""
-    text = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="\n")  # type: ignore[type-var]
-    limit = _READ_LIMIT // 2
-    while True:
-        line: str | None = text.readline(limit)
-        if not line:
-            return
-        size = 2 * len(line)
-        if len(line) == limit and line[-1] != "\n":
-            pieces: list[str] | None = [line]
-            while True:
-                more = text.readline(limit)
-                size += 2 * len(more)
-                if pieces is not None:
-                    if size > hold:
-                        pieces = None
-                    else:
-                        pieces.append(more)
-                if len(more) < limit or more[-1] == "\n":
-                    break
-            line = "".join(pieces) if pieces is not None else None
-        yield (line.rstrip("\r\n") if line is not None else None), size
 
 
 def _is_blank(text: str | None) -> bool:
@@ -276,7 +176,7 @@ def _truncated(number: int | None, finished: int, damage: Exception) -> Rejected
     )
 
 
-def _parse_lines(source: _LineSource, max_record_bytes: int) -> Iterator[RawRecord | Rejected]:
+def _parse_lines(source: LineSource, max_record_bytes: int) -> Iterator[RawRecord | Rejected]:
     """Split decoded lines into records; whole-file problems become a single Rejected."""
     la = _Lookahead(iter(source))
     line_no = 0
@@ -367,65 +267,6 @@ def _parse_lines(source: _LineSource, max_record_bytes: int) -> Iterator[RawReco
         yield Rejected(None, Reason.EMPTY_FILE, f"file holds {what}: remove it or re-scrape it")
 
 
-def _open(path: Path) -> BinaryIO:
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb", buffering=1 << 16)
-
-
-def _sniff(path: Path) -> bytes:
-    """The first _SNIFF_BYTES bytes of the (decompressed) file, fewer if it ends or is damaged before."""
-    chunks: list[bytes] = []
-    got = 0
-    with _open(path) as stream:
-        try:
-            while got < _SNIFF_BYTES:
-                chunk = stream.read1(_SNIFF_BYTES - got)  # type: ignore[attr-defined]
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                got += len(chunk)
-        except _GZIP_ERRORS:
-            pass  # the streaming pass meets the damage again and reports it with the records
-    return b"".join(chunks)
-
-
-def _encoding(head: bytes) -> tuple[str, int, str | None]:
-    """(encoding, BOM length, reason the head is not text or None) decided from the first bytes."""
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8", 3, _not_text_bytes(head[3:])
-    if head.startswith(codecs.BOM_UTF16_LE):
-        return "utf-16-le", 2, _not_text_chars(head[2:], "utf-16-le")
-    if head.startswith(codecs.BOM_UTF16_BE):
-        return "utf-16-be", 2, _not_text_chars(head[2:], "utf-16-be")
-    if b"\x00" in head:
-        # UTF-16 without a BOM: one byte of every pair is NUL for Latin text, the other never is.
-        half = max(len(head) // 2, 1)
-        even, odd = head[0::2].count(0), head[1::2].count(0)
-        if odd >= half // 2 and even == 0:
-            return "utf-16-le", 0, _not_text_chars(head, "utf-16-le")
-        if even >= half // 2 and odd == 0:
-            return "utf-16-be", 0, _not_text_chars(head, "utf-16-be")
-    return "utf-8", 0, _not_text_bytes(head)
-
-
-def _not_text_bytes(head: bytes) -> str | None:
-    if head.count(0) > _MAX_STRAY_NULS:
-        return "NUL bytes in the first 4 KB"
-    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
-    if head and controls / len(head) > _MAX_CONTROL_SHARE:
-        return f"{controls / len(head):.0%} control characters in the first 4 KB"
-    return None
-
-
-def _not_text_chars(head: bytes, encoding: str) -> str | None:
-    text = head[: len(head) // 2 * 2].decode(encoding, errors="replace")
-    controls = len(_CONTROL_CHARS_RE.findall(text))
-    if text and controls / len(text) > _MAX_CONTROL_SHARE:
-        return f"{controls / len(text):.0%} control characters in the first 4 KB"
-    return None
-
-
 def read_dump(path: Path, *, max_record_bytes: int = 4_000_000) -> Iterator[RawRecord | Rejected]:
     """Yield the records of one dump file in file order, or Rejected for a bad record or a bad file.
 
@@ -433,29 +274,19 @@ def read_dump(path: Path, *, max_record_bytes: int = 4_000_000) -> Iterator[RawR
     """
     if max_record_bytes < 1:
         raise ValueError(f"max_record_bytes must be positive, got {max_record_bytes}")
-    head = _sniff(path)
+    head = sniff(path)
     if not head:
-        damage = _gzip_damage(path) if path.name.lower().endswith(".gz") else None
+        damage = gzip_damage(path) if path.name.lower().endswith(".gz") else None
         if damage is not None:
             yield _truncated(None, 0, damage)
         else:
             yield Rejected(None, Reason.EMPTY_FILE, "file is empty (0 bytes): remove it or re-scrape it")
         return
-    encoding, bom, not_text = _encoding(head)
+    encoding, bom, not_text = encoding_of(head)
     if not_text:
         yield Rejected(None, Reason.NOT_TEXT, f"file is not text ({not_text}): remove it or re-scrape it")
         return
-    with _open(path) as stream:
+    with open_dump(path) as stream:
         if bom:
             stream.read(bom)
-        yield from _parse_lines(_LineSource(stream, encoding, max_record_bytes), max_record_bytes)
-
-
-def _gzip_damage(path: Path) -> Exception | None:
-    """Why a .gz that yields no bytes cannot be read, or None when it is a sound empty archive."""
-    try:
-        with gzip.open(path, "rb") as stream:
-            stream.read(1)
-    except _GZIP_ERRORS as exc:
-        return exc
-    return None
+        yield from _parse_lines(LineSource(stream, encoding, max_record_bytes), max_record_bytes)

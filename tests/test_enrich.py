@@ -14,6 +14,7 @@ from spacy.language import Language
 
 import newsetl.enrich
 from newsetl.clean import clean_record
+from newsetl.dateline import dateline
 from newsetl.enrich import (
     BIGRAM_WEIGHT,
     LANGUAGE_CHARS,
@@ -22,7 +23,6 @@ from newsetl.enrich import (
     MIN_LETTERS,
     TITLE_WEIGHT,
     _term,
-    dateline,
     keywords,
     keywords_batch,
     language,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from newsetl.enrich import opening
+from newsetl.dateline import opening
 from newsetl.entities import _nlp, entities, ner_text
 from newsetl.rounds import plan_rounds
 from newsetl.settings import Settings

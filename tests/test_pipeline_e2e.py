@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from newsetl.dateline import opening
 from newsetl.discovery import sha256_of
-from newsetl.enrich import opening
 from newsetl.entities import ALIASES, fold
 from newsetl.generate import DEMO_ARTICLES, DEMO_SEED, SOURCE_TIMEZONES, Manifest, generate_corpus
 from tests.conftest import ROOT, catalog_rows, run_newsetl, table_snapshot
