@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from results import save  # noqa: E402 (benchmarks/results.py, beside this script)
+
 from newsetl.devserver import prefect_server  # noqa: E402
 from newsetl.generate import SOURCE_TIMEZONES  # noqa: E402
 
@@ -254,6 +256,7 @@ def main() -> None:
                 }
             )
             print(json.dumps(results[-1], indent=1), flush=True)
+    print(f"saved to {save('bench_run', results)}; docs/performance.md rendered again")
     print(
         "\n| articles | entities | records | raw MB | flow s | records/s | peak RSS MB (largest processes) "
         "| peak PSS MB | floor s | x floor | outside tasks | rerun s |"

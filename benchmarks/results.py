@@ -1,0 +1,90 @@
+"""Benchmark results: each benchmark saves its figures to benchmarks/results/NAME.json, and the tables of
+docs/performance.md are rendered from those files, never typed by hand.
+
+    .venv/bin/python benchmarks/results.py      # render the tables of docs/performance.md again
+
+A table stands in the page between the lines `<!-- results:NAME -->` and `<!-- /results:NAME -->`;
+`tests/test_layers.py` fails when the page and the files disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+PAGE = ROOT / "docs" / "performance.md"
+
+
+def save(name: str, rows: list[dict[str, Any]]) -> Path:
+    """Write a benchmark's rows, with when and on what they were measured, and render the page's tables."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()}
+    measured = {"benchmark": name, "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine}
+    path.write_text(json.dumps({**measured, "rows": rows}, indent=1) + "\n")
+    render_page()
+    return path
+
+
+def _mb_with_largest(r: dict[str, Any]) -> str:
+    return f"{r['peak_rss_mb']:,} ({', '.join(f'{m:,}' for m in r['peak_rss_mb_per_process'])})"
+
+
+# Per benchmark: the table's columns, each a header and how a row gives its cell.
+COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
+    "bench_run": [
+        ("articles", lambda r: f"{r['articles']:,}"),
+        ("entities", lambda r: "on" if r["entities"] else "off"),
+        ("flow s", lambda r: f"{r['flow_s']}"),
+        ("records/s", lambda r: f"{r['records_per_s_flow']:,}"),
+        ("peak RSS MB (largest processes)", _mb_with_largest),
+        ("peak PSS MB", lambda r: f"{r['peak_pss_mb']:,}"),
+        ("x floor", lambda r: f"{r['ratio_to_floor']:,}"),
+        ("flow time outside tasks", lambda r: r["flow_time_outside_tasks"]),
+        ("rerun, nothing new (CLI) s", lambda r: f"{r['rerun_nothing_new_s']}"),
+        ("plan s", lambda r: f"{r['stages_s'].get('write_plan', 0.0)}"),
+        ("commit s", lambda r: f"{r['stages_s'].get('commit_plan', 0.0)}"),
+    ],
+}
+
+
+def table(name: str) -> str:
+    """The Markdown table of a benchmark's saved rows, with the date and machine they were measured on."""
+    saved = json.loads((RESULTS / f"{name}.json").read_text())
+    columns = COLUMNS[name]
+    lines = [
+        f"*`{name}.py`, {saved['measured_at'][:10]}, {saved['machine']['cpus']} CPUs, "
+        f"Python {saved['machine']['python']} (from `benchmarks/results/{name}.json`):*",
+        "",
+        "| " + " | ".join(header for header, _ in columns) + " |",
+        "| " + " | ".join("---" for _ in columns) + " |",
+    ]
+    lines += ["| " + " | ".join(cell(row) for _, cell in columns) + " |" for row in saved["rows"]]
+    return "\n".join(lines)
+
+
+def rendered(page: str) -> str:
+    """The page with every results table rendered from its file."""
+
+    def fill(m: re.Match[str]) -> str:
+        return f"{m.group(1)}\n{table(m.group(2))}\n{m.group(3)}"
+
+    return re.sub(r"(<!-- results:(\w+) -->)\n.*?\n(<!-- /results:\2 -->)", fill, page, flags=re.DOTALL)
+
+
+def render_page() -> None:
+    PAGE.write_text(rendered(PAGE.read_text()))
+
+
+if __name__ == "__main__":
+    render_page()
+    sys.exit(0)
