@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from newsetl.catalog import write_catalog
 from newsetl.commit import apply_plan
 from newsetl.devserver import prefect_server as prefect_server_at
 from newsetl.discovery import DumpFile, sha256_of, source_of
@@ -88,22 +89,53 @@ def sample_tree(tmp_path: Path) -> Path:
     return sample_tree_in(tmp_path)
 
 
-def ingest_without_prefect(settings: Settings, dumps: dict[str, str], seq: int, keep_plan: Path | None = None) -> None:
-    """The flow's steps on plain functions: write `dumps` (name -> text; a bare name goes under source `site`,
-    a path's first folder is its source), stage them as one batch, plan and commit. `keep_plan` receives a copy
-    of the plan before it is committed."""
-    batch = []
+def write_dumps(settings: Settings, dumps: dict[str, str]) -> list[DumpFile]:
+    """Write `dumps` (name -> text; a bare name goes under source `site`, a path's first folder is its source)
+    under the raw root, as the files discovery would find."""
+    files = []
     for name, text in dumps.items():
         rel = name if "/" in name else f"site/{name}"
         path = settings.raw_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-        batch.append(DumpFile(str(path), rel, source_of(rel), sha256_of(path), path.stat().st_size))
+        files.append(DumpFile(str(path), rel, source_of(rel), sha256_of(path), path.stat().st_size))
+    return files
+
+
+def stage_batches(settings: Settings, batches: list[list[DumpFile]]) -> list[str]:
+    """The extract step on each batch; returns the staged folders."""
     ensure_tables(settings)
-    staged = settings.staging_dir / batch_key(batch, settings)
-    stage_batch(batch, settings, staged)
+    staged = []
+    for batch in batches:
+        staged.append(str(settings.staging_dir / batch_key(batch, settings)))
+        stage_batch(batch, settings, Path(staged[-1]))
+    return staged
+
+
+def plan_and_commit(
+    settings: Settings, staged: list[str], seq: int, keep_plan: Path | None = None, catalog: bool = False
+) -> None:
+    """The plan and load steps on staged folders (and the catalog's); `keep_plan` receives a copy of the plan
+    before it is committed."""
     plan = settings.plans_dir / f"{seq:08d}"
-    build_plan([str(staged)], settings, f"run-{seq}", plan)
+    build_plan(staged, settings, f"run-{seq}", plan)
     if keep_plan is not None:
         shutil.copytree(plan, keep_plan)
     apply_plan(plan, settings)
+    if catalog:
+        write_catalog(settings)
+
+
+def ingest_without_prefect(
+    settings: Settings,
+    dumps: dict[str, str],
+    seq: int,
+    keep_plan: Path | None = None,
+    per_file_batches: bool = False,
+    catalog: bool = False,
+) -> None:
+    """The flow's steps on plain functions: write `dumps` (see write_dumps), stage them as one batch (or a batch
+    a file), plan and commit."""
+    files = write_dumps(settings, dumps)
+    staged = stage_batches(settings, [[f] for f in files] if per_file_batches else [files])
+    plan_and_commit(settings, staged, seq, keep_plan, catalog)

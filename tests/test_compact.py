@@ -14,10 +14,9 @@ from newsetl.commit import apply_plan
 from newsetl.compaction import compact_all
 from newsetl.discovery import DumpFile, make_batches, scan_raw_dir, sha256_of, source_of
 from newsetl.generate import generate_corpus
-from newsetl.plan import build_plan, next_seq
+from newsetl.plan import next_seq
 from newsetl.schemas import TABLES
 from newsetl.settings import Settings
-from newsetl.stage import batch_key, stage_batch
 from newsetl.tables import (
     ROW_GROUP_ROWS,
     WRITER,
@@ -28,7 +27,7 @@ from newsetl.tables import (
     open_table,
     query,
 )
-from tests.conftest import catalog_rows, run_newsetl, table_snapshot
+from tests.conftest import catalog_rows, plan_and_commit, run_newsetl, stage_batches, table_snapshot
 
 
 def ingest_tree(settings: Settings, keep_plan: Path | None = None) -> None:
@@ -41,16 +40,8 @@ def ingest_tree(settings: Settings, keep_plan: Path | None = None) -> None:
         if digest not in known:
             known.add(digest)
             new.append(DumpFile(str(path), rel, source_of(rel), digest, size))
-    staged = []
-    for batch in make_batches(new, settings.batch_files, settings.batch_bytes):
-        staged.append(settings.staging_dir / batch_key(batch, settings))
-        stage_batch(batch, settings, staged[-1])
-    plan = settings.plans_dir / f"{next_seq(settings):08d}"
-    build_plan([str(s) for s in staged], settings, f"run-{plan.name}", plan)
-    if keep_plan is not None:
-        shutil.copytree(plan, keep_plan)
-    apply_plan(plan, settings)
-    write_catalog(settings)
+    staged = stage_batches(settings, make_batches(new, settings.batch_files, settings.batch_bytes))
+    plan_and_commit(settings, staged, next_seq(settings), keep_plan, catalog=True)
 
 
 def files_per_partition(settings: Settings) -> Counter[str]:

@@ -8,14 +8,9 @@ import pytest
 from deltalake import DeltaTable
 
 from newsetl import near_pairs
-from newsetl.catalog import write_catalog
-from newsetl.commit import apply_plan
-from newsetl.discovery import DumpFile, sha256_of
 from newsetl.near_pairs import component_blocks
-from newsetl.plan import build_plan
 from newsetl.settings import Settings
-from newsetl.stage import batch_key, stage_batch
-from newsetl.tables import ensure_tables
+from tests.conftest import ingest_without_prefect
 
 SENTENCES = [
     "The central bank of Turkey raised its main interest rate on Thursday in a surprise move.",
@@ -82,23 +77,7 @@ STORIES = {
 
 def ingest(settings: Settings, files: dict[str, str], seq: int, per_file_batches: bool = False) -> None:
     """Stage `files` (name -> text, under source named by the first path part), plan and commit, as a run does."""
-    dumps = []
-    for name, text in files.items():
-        path = settings.raw_dir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        dumps.append(DumpFile(str(path), name, name.split("/")[0], sha256_of(path), path.stat().st_size))
-    ensure_tables(settings)
-    batches = [[d] for d in dumps] if per_file_batches else [dumps]
-    staged = []
-    for batch in batches:
-        target = settings.staging_dir / batch_key(batch, settings)
-        stage_batch(batch, settings, target)
-        staged.append(str(target))
-    plan = settings.plans_dir / f"{seq:08d}"
-    build_plan(staged, settings, f"run-{seq}", plan)
-    apply_plan(plan, settings)
-    write_catalog(settings)
+    ingest_without_prefect(settings, files, seq, per_file_batches=per_file_batches, catalog=True)
 
 
 def rows(settings: Settings, sql: str) -> list[tuple]:

@@ -7,15 +7,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from newsetl.catalog import write_catalog
 from newsetl.commit import apply_plan, pending_plans
-from newsetl.discovery import DumpFile, sha256_of
 from newsetl.plan import build_plan
 from newsetl.rounds import plan_rounds
 from newsetl.settings import Settings
-from newsetl.stage import batch_key, stage_batch
-from newsetl.tables import ensure_tables
-from tests.conftest import catalog_rows, table_snapshot
+from tests.conftest import catalog_rows, plan_and_commit, stage_batches, table_snapshot, write_dumps
 
 WORDS = [
     "bank",
@@ -50,21 +46,12 @@ def dump(records: int) -> str:
 
 
 def stage(settings: Settings, text: str) -> str:
-    path = settings.raw_dir / "site" / "big.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    batch = [DumpFile(str(path), "site/big.txt", "site", sha256_of(path), path.stat().st_size)]
-    ensure_tables(settings)
-    staged = settings.staging_dir / batch_key(batch, settings)
-    stage_batch(batch, settings, staged)
-    return str(staged)
+    (staged,) = stage_batches(settings, [write_dumps(settings, {"site/big.txt": text})])
+    return staged
 
 
 def commit_round(settings: Settings, group: list[str], seq: int) -> None:
-    plan = settings.plans_dir / f"{seq:08d}"
-    build_plan(group, settings, f"run-{seq}", plan)
-    apply_plan(plan, settings)
-    write_catalog(settings)
+    plan_and_commit(settings, group, seq, catalog=True)
 
 
 @pytest.mark.parametrize("limit", [25, 60])
