@@ -4,7 +4,7 @@ docs/performance.md are rendered from those files, never typed by hand.
     .venv/bin/python benchmarks/results.py      # render the tables of docs/performance.md again
 
 A table stands in the page between the lines `<!-- results:NAME -->` and `<!-- /results:NAME -->`;
-`tests/test_layers.py` fails when the page and the files disagree.
+`tests/test_docs.py` fails when the page and the files disagree.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def rendered(page: str) -> str:
     def fill(m: re.Match[str]) -> str:
         return f"{m.group(1)}\n{table(m.group(2))}\n{m.group(3)}"
 
-    return re.sub(r"(<!-- results:(\w+) -->)\n.*?\n(<!-- /results:\2 -->)", fill, page, flags=re.DOTALL)
+    return re.sub(r"(<!-- results:(\w+) -->)\n(?:.*?\n)?(<!-- /results:\2 -->)", fill, page, flags=re.DOTALL)
 
 
 def render_page() -> None:
