@@ -38,19 +38,22 @@ COMMIT_ORDER = [
     "duplicates",
     "quarantine",
     "furniture",
+    "edges",
     "word_case",
     "files",
 ]
 COMMIT_THREADS = 2
-# The rows to delete before a plan's first part: those of the articles it displaces, the duplicates that
-# pointed to an article that now is a duplicate itself, the duplicates of a text a newcomer now stands for, and
-# those of a text decided again (the plan re-adds each of them as it now stands).
+# The rows to delete before a plan's first part: those of the articles it displaces or cleans again, the
+# duplicates that pointed to an article that now is a duplicate itself, the duplicates of a text a newcomer now
+# stands for, those of a text decided again (the plan re-adds each of them as it now stands), and the learned
+# furniture of the sources the run counts again.
 DELETES: dict[str, list[tuple[str, str]]] = {
     "duplicates": [("duplicate_of", "moved"), ("content_hash", "rehashed"), ("content_hash", "redecided")],
     **{
-        name: [("article_id", "displaced")]
+        name: [("article_id", "displaced"), ("article_id", "recleaned")]
         for name in ("captions", "entities", "keywords", "articles", "near_index", "near_signatures")
     },
+    "furniture": [("source", "furniture_sources")],
 }
 
 
@@ -125,8 +128,8 @@ def pending_plans(settings: Settings) -> list[Path]:
 
 def add_counts(total: dict[str, Any], plan: dict[str, Any]) -> None:
     """Add a committed plan's counts to the run's (a run of several rounds commits several plans)."""
-    for key in ("records", "articles_new", "articles_revised", "duplicates", "quarantined"):
-        total[key] = total.get(key, 0) + plan[key]
+    for key in ("records", "articles_new", "articles_revised", "articles_recleaned", "duplicates", "quarantined"):
+        total[key] = total.get(key, 0) + plan.get(key, 0)
     for key in ("duplicates_by_kind", "quarantined_by_reason", "near_pairs"):
         merged = Counter(total.get(key, {}))
         merged.update(plan.get(key) or {})

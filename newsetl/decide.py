@@ -152,12 +152,16 @@ CREATE TEMP TABLE dups AS
 """.replace("{DUP_COLUMNS}", ", ".join("o." + c for c in DUP_COLUMNS.split(", ")))
 
 
-def load_keys(con: duckdb.DuckDBPyConnection, run_sql: str, settings: Settings, redecided: set[str]) -> None:
+def load_keys(
+    con: duckdb.DuckDBPyConnection, run_sql: str, settings: Settings, redecided: set[str], recleaned: set[str]
+) -> None:
     """Load the run's keys (`run`, `run_bands`) and the history they match (`hist`, `copies`, `cand_hist`).
-    The earlier duplicates of the `redecided` texts are in the run itself, staged again (newsetl/plan.py, `restage`).
+    The earlier duplicates of the `redecided` texts and the `recleaned` articles are in the run itself, staged
+    again (newsetl/plan.py, `restage` and `reclean`).
 
     Only key columns and band keys are read: no body of the history is read or hashed again."""
     con.register("redecided_hashes", pa.table({"content_hash": pa.array(sorted(redecided), pa.string())}))
+    con.register("recleaned_ids", pa.table({"article_id": pa.array(sorted(recleaned), pa.string())}))
     keys = "pos, source, story_code, content_hash, published_at, source_file, record_no, title"
     con.execute(f"CREATE TEMP TABLE run AS SELECT {keys} FROM {run_sql}")
     con.execute(f"CREATE TEMP TABLE run_bands AS SELECT 'r' || pos AS node, unnest(bands) AS band_key FROM {run_sql}")
@@ -176,10 +180,11 @@ def load_keys(con: duckdb.DuckDBPyConnection, run_sql: str, settings: Settings, 
     con.execute(
         f"""CREATE TEMP TABLE hist AS
             SELECT article_id, {DUP_COLUMNS}, year, month FROM {articles} a
-            WHERE a.content_hash IN (SELECT content_hash FROM run)
-               OR a.article_id IN (SELECT article_id FROM cand_hist)
-               OR a.article_id IN (SELECT duplicate_of FROM copies)
-               OR EXISTS (SELECT 1 FROM run r WHERE r.source = a.source AND r.story_code = a.story_code)"""
+            WHERE (a.content_hash IN (SELECT content_hash FROM run)
+                   OR a.article_id IN (SELECT article_id FROM cand_hist)
+                   OR a.article_id IN (SELECT duplicate_of FROM copies)
+                   OR EXISTS (SELECT 1 FROM run r WHERE r.source = a.source AND r.story_code = a.story_code))
+              AND a.article_id NOT IN (SELECT article_id FROM recleaned_ids)"""
     )
 
 

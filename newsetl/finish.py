@@ -4,7 +4,7 @@ order, chunk by chunk into the plan's work files."""
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,14 +16,17 @@ from newsetl.furniture import HEAD, TAIL, Learned, learned_templates
 from newsetl.reasons import Reason
 from newsetl.runtime import release_memory
 from newsetl.schemas import (
+    EDGES,
     FURNITURE,
     STAGED_RECORDS,
 )
 from newsetl.settings import Settings
 from newsetl.tables import (
     chunk_groups,
+    connect,
     parquet_sql,
     query,
+    table_sql,
 )
 
 # Chunks read and written at once: Arrow reads, filters, compresses and writes them without holding the GIL.
@@ -115,48 +118,120 @@ def finish_batch(
 STORY_SQL = "coalesce('c' || story_code, 't' || lower(title))"
 
 
-def learn_furniture(staged: list[Path], settings: Settings) -> tuple[Learned, pa.Table]:
-    """The templates at the head and tail of this run's records, counted per source in distinct stories and added
-    to the history's counts; returns what is learned and this run's counts (to be committed)."""
+def hashed(sql: str) -> str:
+    """A text's 63-bit hash, the same in every DuckDB version (the first bits of its MD5): how the `edges` table
+    stores templates and stories, eight bytes each whatever the length of the paragraph."""
+    return f"(md5_number_lower({sql}) >> 1)::BIGINT"
+
+
+KEYS = pa.schema([("source", pa.string()), ("side", pa.string()), ("template", pa.int64())])
+COUNTS = pa.schema([*KEYS, ("before", pa.int64()), ("after", pa.int64())])
+
+
+def keys_table(keys: list[tuple[str, str, int]]) -> pa.Table:
+    return pa.Table.from_pylist([dict(zip(KEYS.names, key, strict=True)) for key in keys], schema=KEYS)
+
+
+class Learning(NamedTuple):
+    learned: Learned  # what this run's records are cut of
+    concerned: list[tuple[str, int]]  # (source_file, record_no) of the earlier records a change concerns
+    furniture: pa.Table  # the learned furniture of the run's sources, as the `furniture` table holds it
+    edges: pa.Table  # the run's rows of the `edges` table, but the run id
+
+
+def learn_furniture(staged: list[Path], settings: Settings) -> Learning:
+    """The furniture of the run's sources, learned from the templates at the head and tail of every record of
+    the history and of this run, counted in distinct stories; and the earlier records that were cut by what is
+    furniture no more, or not cut of what is furniture now (they are cleaned again in this run)."""
+    if not staged:
+        return Learning({}, [], FURNITURE.empty_table(), EDGES.empty_table().drop_columns(["run_id"]))
     records = parquet_sql([d / "records.parquet" for d in staged])
-    run_counts = query(
-        settings,
-        f"""SELECT source, line, count(DISTINCT story)::BIGINT AS articles, side FROM (
-                SELECT source, {STORY_SQL} AS story, '{HEAD}' AS side, unnest(list_distinct(head)) AS line
-                FROM {records}
-                UNION ALL
-                SELECT source, {STORY_SQL}, '{TAIL}', unnest(list_distinct(tail)) FROM {records})
-            GROUP BY ALL""",
+    con = connect(settings)
+    try:
+        con.execute(
+            f"""CREATE TEMP TABLE run_edges AS
+                SELECT DISTINCT source, side, {hashed("line")} AS template, {hashed("story")} AS story,
+                       source_file, record_no, line FROM (
+                    SELECT source, {STORY_SQL} AS story, source_file, record_no, '{HEAD}' AS side,
+                           unnest(head) AS line FROM {records}
+                    UNION ALL
+                    SELECT source, {STORY_SQL}, source_file, record_no, '{TAIL}', unnest(tail) FROM {records})"""
+        )
+        edges, furniture = table_sql(settings, "edges"), table_sql(settings, "furniture")
+        # Only templates this run sees, or learned before, can change their state; the history is read for those.
+        con.execute(
+            f"""CREATE TEMP TABLE known AS
+                SELECT source, coalesce(side, '{TAIL}') AS side, {hashed("line")} AS template, line FROM {furniture}
+                WHERE source IN (SELECT source FROM run_edges)"""
+        )
+        con.execute(
+            """CREATE TEMP TABLE candidates AS
+                SELECT DISTINCT source, side, template FROM run_edges UNION SELECT source, side, template FROM known"""
+        )
+        counts = con.sql(
+            f"""SELECT source, side, template, count(DISTINCT story) FILTER (WHERE NOT in_run) AS before,
+                       count(DISTINCT story) AS after FROM (
+                    SELECT source, side, template, story, false AS in_run FROM {edges}
+                    SEMI JOIN candidates USING (source, side, template)
+                    UNION ALL SELECT source, side, template, story, true FROM run_edges)
+                GROUP BY ALL HAVING after >= {settings.furniture_min_articles}"""
+        ).fetchall()
+        # Every record has a head paragraph: the distinct stories among heads are all the source's stories.
+        totals = con.sql(
+            f"""SELECT source, count(DISTINCT story) FILTER (WHERE NOT in_run), count(DISTINCT story) FROM (
+                    SELECT source, story, false AS in_run FROM {edges}
+                    WHERE side = '{HEAD}' AND source IN (SELECT source FROM run_edges)
+                    UNION ALL SELECT source, story, true FROM run_edges WHERE side = '{HEAD}')
+                GROUP BY ALL"""
+        ).fetchall()
+
+        def learn(column: int) -> set[tuple[str, str, int]]:
+            stories = {source: (before, after)[column] for source, before, after in totals}
+            n = {(source, side, str(template)): row[column] for source, side, template, *row in counts}
+            found = learned_templates(n, stories, settings.furniture_min_articles, settings.furniture_min_share)
+            return {(source, side, int(t)) for (source, side), templates in found.items() for t in templates}
+
+        before, after = learn(0), learn(1)
+        con.register("learned", keys_table(sorted(after)))
+        con.register("counts", pa.Table.from_pylist([dict(zip(COUNTS.names, c, strict=True)) for c in counts], COUNTS))
+        concerned: list[tuple[str, int]] = []
+        if before != after:
+            # Side aside: the one paragraph of a one-paragraph body counts at its head and is cut as its tail.
+            con.register("changed", keys_table(sorted(before ^ after)))
+            concerned = con.sql(
+                f"SELECT DISTINCT source_file, record_no FROM {edges} SEMI JOIN changed USING (source, template)"
+                " ORDER BY ALL"
+            ).fetchall()
+        furniture_rows = con.sql(
+            """SELECT source, line, c.after::BIGINT AS articles, side FROM learned
+                JOIN counts c USING (source, side, template)
+                JOIN (SELECT source, side, template, min(line) AS line FROM (
+                        SELECT source, side, template, line FROM run_edges
+                        UNION ALL SELECT source, side, template, line FROM known) GROUP BY ALL)
+                  USING (source, side, template)
+                ORDER BY source, side, line"""
+        ).to_arrow_table()
+        # Records of other sources are cleaned in this run too when a decision is taken again (newsetl/plan.py):
+        # with what their source learned last.
+        elsewhere = con.sql(
+            f"""SELECT source, line, articles, coalesce(side, '{TAIL}') FROM {furniture}
+                WHERE source NOT IN (SELECT source FROM run_edges) AND articles >= {settings.furniture_min_articles}"""
+        ).fetchall()
+        run_rows = con.sql(
+            """SELECT source, side, template, story, source_file, record_no FROM run_edges
+               ORDER BY source_file, record_no, side, template"""
+        ).to_arrow_table()
+    finally:
+        con.close()
+    learned: dict[tuple[str, str], set[str]] = {}
+    for source, line, _, side in [*zip(*furniture_rows.to_pydict().values(), strict=True), *elsewhere]:
+        learned.setdefault((source, side), set()).add(line)
+    return Learning(
+        {key: frozenset(lines) for key, lines in learned.items()},
+        concerned,
+        furniture_rows.cast(FURNITURE),
+        run_rows,
     )
-    totals = query(
-        settings,
-        f"""SELECT source, count(DISTINCT story)::BIGINT AS n FROM (
-                SELECT source, {STORY_SQL} AS story FROM {{articles}}
-                UNION ALL SELECT source, {STORY_SQL} FROM {records}) GROUP BY ALL""",
-    )
-    # Only what recurs is kept: a template seen in two stories of this run, or counted by an earlier run. (Every
-    # head and tail paragraph of every article would make the table as large as `articles`.)
-    run_counts = query(
-        settings,
-        f"""SELECT * FROM run_counts r WHERE articles >= 2 OR EXISTS (
-                SELECT 1 FROM {{furniture}} h WHERE h.source = r.source AND h.line = r.line
-                AND coalesce(h.side, '{TAIL}') = r.side)""",
-        run_counts=run_counts,
-    )
-    counts = query(
-        settings,
-        f"""SELECT source, coalesce(side, '{TAIL}') AS side, line, sum(articles)::BIGINT AS articles FROM (
-                SELECT source, side, line, articles FROM {{furniture}}
-                UNION ALL SELECT source, side, line, articles FROM run_counts) GROUP BY ALL""",
-        run_counts=run_counts,
-    )
-    learned = learned_templates(
-        {(r["source"], r["side"], r["line"]): r["articles"] for r in counts.to_pylist()},
-        {r["source"]: r["n"] for r in totals.to_pylist()},
-        settings.furniture_min_articles,
-        settings.furniture_min_share,
-    )
-    return learned, run_counts.select(FURNITURE.names).cast(FURNITURE)
 
 
 def finish_batches(

@@ -9,10 +9,7 @@ needed, and none is complete: what recurs is furniture, whatever its words or le
 import re
 from collections.abc import Mapping
 
-import pyarrow as pa
-
 from newsetl.clean import fold_typography
-from newsetl.schemas import FURNITURE
 
 # Paragraphs looked at from each end of a body: furniture comes as a line or a block of a few lines, and the
 # paragraphs further in are the story.
@@ -29,14 +26,17 @@ def template(paragraph: str) -> str:
     return _DIGITS.sub("0", fold_typography(paragraph).casefold())
 
 
+def edge_sizes(n: int) -> tuple[int, int]:
+    """How many of a body's n paragraphs are its head and its tail: EDGE_PARAGRAPHS at most each, and in a short
+    body the two never overlap (the head takes the first half, rounded up), so a paragraph counts at one side."""
+    heads = min(EDGE_PARAGRAPHS, -(-n // 2))
+    return heads, min(EDGE_PARAGRAPHS, n - heads)
+
+
 def edge_templates(paragraphs: list[str]) -> tuple[list[str], list[str]]:
-    """The templates of the first and of the last EDGE_PARAGRAPHS paragraphs, each list from its end inwards. In a
-    short body the two never overlap (the head takes the first half, rounded up): a paragraph counts at one side."""
-    heads = min(EDGE_PARAGRAPHS, -(-len(paragraphs) // 2))
-    tails = min(EDGE_PARAGRAPHS, len(paragraphs) - heads)
-    head = [template(p) for p in paragraphs[:heads]]
-    tail = [template(p) for p in paragraphs[::-1][:tails]]
-    return head, tail
+    """The templates of the head and of the tail paragraphs, each list from its end inwards."""
+    heads, tails = edge_sizes(len(paragraphs))
+    return [template(p) for p in paragraphs[:heads]], [template(p) for p in paragraphs[::-1][:tails]]
 
 
 def learned_templates(
@@ -55,16 +55,17 @@ def learned_templates(
 
 
 def strip_edges(paragraphs: list[str], head: frozenset[str], tail: frozenset[str]) -> tuple[int, int]:
-    """(start, end) of the story between learned furniture at its head and its tail: whole paragraphs from the
-    ends inwards, never from the middle. A body that is furniture only gives start == end."""
+    """(start, end) of the story between learned furniture at its head and its tail: whole edge paragraphs from
+    the ends inwards, never from the middle. A body that is furniture only gives start == end; the paragraph of a
+    one-paragraph body is its head and its tail.
+
+    Only the edge paragraphs are looked at: they are all the `edges` table knows of a record, so a change of the
+    learned furniture names every record it cuts differently."""
+    heads, tails = edge_sizes(len(paragraphs))
     start, end = 0, len(paragraphs)
-    while end > start and template(paragraphs[end - 1]) in tail:
+    floor = len(paragraphs) - max(tails, 1 if len(paragraphs) == 1 else 0)
+    while end > floor and template(paragraphs[end - 1]) in tail:
         end -= 1
-    while start < end and template(paragraphs[start]) in head:
+    while start < min(heads, end) and template(paragraphs[start]) in head:
         start += 1
     return start, end
-
-
-def counts_table(counts: Mapping[tuple[str, str, str], int]) -> pa.Table:
-    rows = [{"source": s, "side": side, "line": line, "articles": n} for (s, side, line), n in sorted(counts.items())]
-    return pa.Table.from_pylist(rows, schema=FURNITURE)

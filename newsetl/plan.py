@@ -35,7 +35,6 @@ from newsetl.finish import (
     learn_furniture,
     prevailing_languages,
 )
-from newsetl.furniture import counts_table
 from newsetl.near_pairs import decide_near
 from newsetl.records import DumpFile
 from newsetl.runtime import release_memory
@@ -43,6 +42,7 @@ from newsetl.schemas import (
     ARTICLES,
     CAPTIONS,
     DUPLICATES,
+    EDGES,
     ENTITIES,
     FILES,
     KEYWORDS,
@@ -60,6 +60,7 @@ from newsetl.tables import (
     duckdb_type,
     open_table,
     parquet_sql,
+    query,
     scan_sql,
     sql_literal,
     table_sql,
@@ -72,26 +73,34 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     staged = [Path(d) for d in staged_dirs]
-    learned, closing = learn_furniture(staged, settings) if staged else ({}, None)
-
-    # 1. Number the records in run order and cut learned furniture, batch by batch (bodies stay on disk).
+    learning = learn_furniture(staged, settings)
     quarantine = [pq.read_table(d / "quarantine.parquet") for d in staged]
     prevailing = prevailing_languages(staged, settings) if staged else {}
-    finished = finish_batches(staged, learned, tmp, prevailing)
-    quarantine += [
-        pa.Table.from_pylist(rejected, schema=STAGED_QUARANTINE) for rejected in finished.values() if rejected
-    ]
-    finals = list(finished)
+    finals: list[Path] = []
+    first = 0
+
+    def finish(folders: list[Path]) -> None:
+        """Number the records in run order and cut learned furniture, batch by batch (bodies stay on disk)."""
+        nonlocal first
+        finished = finish_batches(folders, learning.learned, tmp, prevailing, first)
+        first += sum(pq.ParquetFile(d / "records.parquet").metadata.num_rows for d in folders)
+        quarantine.extend(pa.Table.from_pylist(r, schema=STAGED_QUARANTINE) for r in finished.values() if r)
+        finals.extend(finished)
+
+    # 1. The run's records, and the earlier ones that a change of their source's furniture cuts differently,
+    # staged again from their dumps with every record decided against them.
+    finish(staged)
+    recleaned, redecided, again = reclean(settings, learning.concerned, tmp / "recleaned")
+    if again is not None:
+        finish([again])
 
     # 2. Decide against the history. A near copy an earlier run held back is decided again, staged anew from its
     # dump, when this run gives its story a version or displaces the article it was held against: until the
     # decisions touch no such copy.
-    redecided: set[str] = set()
-    first = sum(pq.ParquetFile(d / "records.parquet").metadata.num_rows for d in staged)
     while True:
         con = connect(settings)
         final_sql = parquet_sql(finals) if finals else scan_sql([], FINAL)
-        load_keys(con, final_sql, settings, redecided)
+        load_keys(con, final_sql, settings, redecided, recleaned)
         con.execute(DECIDE_SQL)
         find_pairs(con)
         near, pair_counts = decide_near(con, finals, settings)
@@ -103,10 +112,7 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
             break
         con.close()
         redecided |= texts
-        more = finish_batches([again], learned, tmp, prevailing, first)
-        first += pq.ParquetFile(again / "records.parquet").metadata.num_rows
-        quarantine += [pa.Table.from_pylist(r, schema=STAGED_QUARANTINE) for r in more.values() if r]
-        finals += list(more)
+        finish([again])
 
     # 3. Write every row the run commits.
     try:
@@ -119,7 +125,8 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
         copy(con, f"SELECT *, {run} AS run_id FROM dups", part_path(tmp, "duplicates", 0), DUPLICATES)
         counts = dict(
             con.execute(
-                """SELECT 'new', count(*) FILTER (is_new) FROM publish
+                """SELECT 'new', count(*) FILTER (is_new AND article_id NOT IN (SELECT article_id FROM recleaned_ids))
+                   FROM publish
                    UNION ALL SELECT 'revised', count(*) FILTER (NOT is_new) FROM publish
                    UNION ALL SELECT kind, count(*) FROM dups GROUP BY kind"""
             ).fetchall()
@@ -133,7 +140,8 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     quarantined = with_run_columns(quarantine, QUARANTINE, run_id)
     pq.write_table(files, part_path(tmp, "files", 0))
     pq.write_table(quarantined, part_path(tmp, "quarantine", 0))
-    pq.write_table(closing if closing is not None else counts_table({}), part_path(tmp, "furniture", 0))
+    pq.write_table(learning.furniture, part_path(tmp, "furniture", 0))
+    pq.write_table(with_run_columns([learning.edges], EDGES, run_id), part_path(tmp, "edges", 0))
     pq.write_table(with_run_columns([word_case_of(staged)], WORD_CASE, run_id), part_path(tmp, "word_case", 0))
     for f in finals:
         f.unlink()
@@ -147,11 +155,14 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
         "moved": sorted(moved),
         "rehashed": rehashed,
         "redecided": sorted(redecided),
+        "recleaned": sorted(recleaned),
+        "furniture_sources": sorted(set(learning.edges.column("source").to_pylist())),
         "staged": [str(d) for d in staged],
         "files_new": files.num_rows,
         "records": sum(files.column("records").to_pylist()),
         "articles_new": counts["new"],
         "articles_revised": counts["revised"],
+        "articles_recleaned": len(recleaned),
         "duplicates": sum(by_kind.values()),
         "duplicates_by_kind": by_kind,
         "near_pairs": pair_counts,
@@ -168,42 +179,86 @@ def restage(
     con: duckdb.DuckDBPyConnection, settings: Settings, redecided: set[str], target: Path
 ) -> tuple[Path | None, set[str]]:
     """Stage again, into `target`, the earlier duplicates whose decision the outcome reopens (see REOPENED_SQL),
-    with every copy of their texts: returns the folder (None when nothing is reopened) and the texts' hashes.
-
-    A text is reopened only when every dump holding a copy of it is still in the raw root as it was ingested;
-    otherwise its copies keep their decision."""
+    with every copy of their texts: returns the folder (None when nothing is reopened) and the texts' hashes."""
     reopened = con.execute(REOPENED_SQL.format(dups=table_sql(settings, "duplicates"))).fetchall()
     if not reopened:
         return None, set()
-    wanted = {(f, n): h for f, n, h in reopened}
-    names = sorted({f for f, _, _ in reopened})
-    con.register("reopened_files", pa.table({"source_file": pa.array(names, pa.string())}))
-    recorded = dict(
-        con.execute(
-            f"""SELECT source_file, last(sha256 ORDER BY ingested_at) FROM {table_sql(settings, "files")}
-                SEMI JOIN reopened_files USING (source_file) GROUP BY source_file"""
-        ).fetchall()
+    rows, texts = stage_texts(settings, {(f, n): h for f, n, h in reopened}, target)
+    if not texts:
+        return None, set()
+    pq.write_table(rows, target / "records.parquet", compression="zstd")
+    return target, texts
+
+
+def reclean(
+    settings: Settings, concerned: list[tuple[str, int]], target: Path
+) -> tuple[set[str], set[str], Path | None]:
+    """Stage again, into `target`, the earlier records `concerned` that are published articles or duplicates,
+    with every copy of the duplicates' texts and every duplicate of the articles: returns the articles' ids
+    (deleted, then published as they are now cleaned), the texts decided again, and the folder (None when none)."""
+    if not concerned:
+        return set(), set(), None
+    keys = pa.table(list(zip(*concerned, strict=True)), schema=pa.schema([("source_file", pa.string()),
+                                                                           ("record_no", pa.int32())]))  # fmt: skip
+    articles = query(
+        settings,
+        "SELECT article_id, source_file, record_no FROM {articles} SEMI JOIN keys USING (source_file, record_no)",
+        keys=keys,
     )
-    dumps, gone = [], set()
+    copies = query(
+        settings,
+        """SELECT source_file, record_no, content_hash FROM {duplicates} WHERE content_hash IN (
+               SELECT content_hash FROM {duplicates} WHERE duplicate_of IN (SELECT article_id FROM recleaned)
+               UNION ALL SELECT content_hash FROM {duplicates} SEMI JOIN keys USING (source_file, record_no))""",
+        keys=keys,
+        recleaned=articles,
+    )
+    ids = dict(zip(zip(articles["source_file"].to_pylist(), articles["record_no"].to_pylist(), strict=True),
+                   articles["article_id"].to_pylist(), strict=True))  # fmt: skip
+    wanted: dict[tuple[str, int], str | None] = dict.fromkeys(ids)
+    wanted |= {(f, n): h for f, n, h in zip(*copies.to_pydict().values(), strict=True)}
+    if not wanted:
+        return set(), set(), None
+    rows, texts = stage_texts(settings, wanted, target)
+    if not rows.num_rows:
+        return set(), set(), None
+    found = set(zip(rows["source_file"].to_pylist(), rows["record_no"].to_pylist(), strict=True))
+    recleaned = {article for key, article in ids.items() if key in found}
+    pq.write_table(rows, target / "records.parquet", compression="zstd")
+    return recleaned, texts, target
+
+
+def stage_texts(
+    settings: Settings, wanted: dict[tuple[str, int], str | None], target: Path
+) -> tuple[pa.Table, set[str]]:
+    """Stage again the records `wanted` ({(source_file, record_no): the hash of the text it is a copy of, None for
+    an article}): their staged rows and the texts all of whose copies are among them.
+
+    Only a dump still in the raw root as it was ingested is staged again; a text with a copy that is not keeps
+    its decision, and none of its copies is returned."""
+    names = sorted({f for f, _ in wanted})
+    files = query(
+        settings,
+        """SELECT source_file, last(sha256 ORDER BY ingested_at) AS sha256 FROM {files}
+           SEMI JOIN names USING (source_file) GROUP BY source_file""",
+        names=pa.table({"source_file": pa.array(names, pa.string())}),
+    )
+    recorded = dict(zip(files["source_file"].to_pylist(), files["sha256"].to_pylist(), strict=True))
+    dumps = []
     for name in names:
         path = settings.raw_dir / name
         if path.is_file() and not path.is_symlink() and sha256_of(path) == recorded.get(name):
             dumps.append(DumpFile(str(path), name, source_of(name), recorded[name], path.stat().st_size))
-        else:
-            gone.add(name)
     shutil.rmtree(target, ignore_errors=True)
     stage_batch(dumps, settings, target / "staged")
     rows = pq.read_table(target / "staged" / "records.parquet")
-    found = {(f, n) for f, n in zip(rows["source_file"].to_pylist(), rows["record_no"].to_pylist(), strict=True)}
-    lost = {h for key, h in wanted.items() if key[0] in gone or key not in found}
-    texts = set(wanted.values()) - lost
-    if not texts:
-        return None, set()
-    keep = [wanted.get((f, n)) in texts for f, n in zip(rows["source_file"].to_pylist(),
-                                                          rows["record_no"].to_pylist(), strict=True)]  # fmt: skip
-    pq.write_table(rows.filter(pa.array(keep, pa.bool_())), target / "records.parquet", compression="zstd")
     shutil.rmtree(target / "staged")
-    return target, texts
+    keys = list(zip(rows["source_file"].to_pylist(), rows["record_no"].to_pylist(), strict=True))
+    found = set(keys)
+    lost = {h for key, h in wanted.items() if h is not None and key not in found}
+    texts = {h for h in wanted.values() if h is not None} - lost
+    keep = [key in wanted and (wanted[key] is None or wanted[key] in texts) for key in keys]
+    return rows.filter(pa.array(keep, pa.bool_())), texts
 
 
 def repoint_sql(moved: dict[str, str], settings: Settings) -> str:

@@ -85,6 +85,8 @@ def summary_counts(row: dict[str, Any], counts: dict[str, Any]) -> dict[str, Any
         if name in ("run_id", "started_at", "finished_at", "status", "seconds"):
             continue
         flat[name] = row.get(name) or 0
+        if name == "articles_revised":
+            flat["articles_recleaned"] = counts.get("articles_recleaned", 0)
         if name == "duplicates":
             flat |= {f"duplicates {k}": n for k, n in sorted(counts.get("duplicates_by_kind", {}).items())}
         if name == "quarantined":

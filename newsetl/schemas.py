@@ -140,9 +140,25 @@ RUNS = pa.schema(
     ]
 )
 
-# Learned page furniture (newsetl/furniture.py): a paragraph template, the side of the body it recurs at, and in
-# how many distinct stories of the source a run saw it there (a row per source, side, template and run).
+# Learned page furniture (newsetl/furniture.py): a paragraph template a source's bodies are cut of, the side it
+# recurs at, and in how many distinct stories of the whole history it is there (the source's rows are written
+# again by each run that ingests the source).
 FURNITURE = pa.schema([("source", pa.string()), ("line", pa.string()), ("articles", pa.int64()), ("side", pa.string())])
+
+# The paragraph templates at the head and the tail of every record ingested (internal): furniture is counted from
+# them over the whole history, and they name the records a change of the learned furniture concerns. Templates
+# and stories are stored as 63-bit hashes of their text (see newsetl/finish.py).
+EDGES = pa.schema(
+    [
+        ("source", pa.string()),
+        ("side", pa.string()),
+        ("template", pa.int64()),
+        ("story", pa.int64()),
+        ("source_file", pa.string()),
+        ("record_no", pa.int32()),
+        ("run_id", pa.string()),
+    ]
+)
 
 # How often the texts the entity model read write a word (lower-cased) in lower case, and capitalised in
 # mid-sentence (a row per word and run): which one-word names are common words (see newsetl/entities.py).
@@ -160,6 +176,7 @@ TABLES: dict[str, pa.Schema] = {
     "files": FILES,
     "runs": RUNS,
     "furniture": FURNITURE,
+    "edges": EDGES,
     "word_case": WORD_CASE,
     "near_index": NEAR_INDEX,
     "near_signatures": NEAR_SIGNATURES,

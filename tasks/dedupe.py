@@ -25,10 +25,12 @@ def write_plan(staged_dirs: list[str], settings: Settings, run_id: str) -> str:
             f"and run again. What earlier rounds published stays published. DuckDB said: " + str(error).splitlines()[0]
         ) from error
     get_run_logger().info(
-        "planned %d records: %d new articles, %d revised, %d duplicates %s, %d quarantined %s; near-duplicate pairs %s",
+        "planned %d records: %d new articles, %d revised, %d cleaned again, %d duplicates %s, %d quarantined %s; "
+        "near-duplicate pairs %s",
         summary["records"],
         summary["articles_new"],
         summary["articles_revised"],
+        summary["articles_recleaned"],
         summary["duplicates"],
         summary["duplicates_by_kind"],
         summary["quarantined"],

@@ -1,6 +1,7 @@
 """Learned page furniture: paragraphs that recur at the head or the tail of many stories of one source, compared as
 templates, and only those. Every furniture string here is invented by the test, not taken from the generator."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,41 @@ def test_furniture_learned_in_earlier_runs_is_cut_from_later_ones(tmp_path: Path
     later = query(settings, "SELECT body, furniture_removed FROM {articles} WHERE story_code >= '6'").to_pylist()
     assert len(later) == 4
     assert all(not r["body"].endswith("Zorbl") and r["furniture_removed"] == ["Ping us on Zorbl"] for r in later)
+
+
+def test_furniture_learned_later_is_cut_from_the_articles_published_before(tmp_path: Path) -> None:
+    """Four stories end with the line in a first run (prose, below the five stories it takes); four more in a
+    second run make it furniture, and the first four are cleaned again and published anew."""
+    settings = site(tmp_path)
+    texts = dumps(["Lu {n} min de lecture"], ["Ping us on Zorbl"])
+    ingest_without_prefect(settings, {k: v for k, v in texts.items() if k < "4"}, 1)
+    first = query(settings, "SELECT body FROM {articles}").column("body").to_pylist()
+    assert len(first) == 4 and all(body.endswith("Ping us on Zorbl") for body in first)
+    plan = tmp_path / "plan"
+    ingest_without_prefect(settings, {k: v for k, v in texts.items() if k >= "4"}, 2, keep_plan=plan)
+    rows = query(settings, "SELECT story_code, body, furniture_removed, run_id FROM {articles} ORDER BY 1").to_pylist()
+    assert [r["story_code"] for r in rows] == [str(n) for n in range(8)]
+    for r in rows:
+        assert r["body"].startswith("Alder Birch Cedar Dogwood Elm Fir Ginkgo Hazel".split()[int(r["story_code"])])
+        assert r["body"].endswith(".") and len(r["furniture_removed"]) == 2 and r["run_id"] == "run-2"
+    summary = json.loads((plan / "plan.json").read_text())
+    assert (summary["articles_new"], summary["articles_recleaned"]) == (4, 4)
+    assert query(settings, "SELECT count(*) AS n FROM {edges}").column("n").to_pylist() == [8 * 4]
+
+
+def test_furniture_no_more_is_put_back(tmp_path: Path) -> None:
+    """A line that ends five of eight stories is furniture (a share of 0.6 is asked); two more stories without it
+    make it end too small a share of the site's stories, and the five get it back."""
+    settings = Settings(raw_dir=tmp_path / "raw", out_dir=tmp_path / "out", entities=False, furniture_min_share=0.6)
+    texts = dumps([], [], stories=10)
+    for n in range(5):
+        texts[f"{n}.txt"] += "\n\xa0\nPing us on Zorbl"
+    ingest_without_prefect(settings, {k: v for k, v in texts.items() if k < "8"}, 1)
+    assert query(settings, "SELECT line FROM {furniture}").column("line").to_pylist() == ["ping us on zorbl"]
+    ingest_without_prefect(settings, {k: v for k, v in texts.items() if k >= "8"}, 2)
+    ends = query(settings, "SELECT body LIKE '%Zorbl' AS kept FROM {articles}").column("kept").to_pylist()
+    assert sorted(ends) == [False] * 5 + [True] * 5
+    assert query(settings, "SELECT line FROM {furniture}").num_rows == 0
 
 
 def test_a_record_of_furniture_only_is_quarantined_with_a_reason(tmp_path: Path) -> None:

@@ -1,9 +1,7 @@
 """One outcome: what is published is a function of the set of records ingested, not of their order or of how
 they were split into runs. Random corpora of invented sites (copies, near copies, revisions, revisions of
-copies), ingested as one run and as random splits into 2 to 5 runs in random orders, give the same tables.
-
-Page furniture is left out of these corpora: furniture learned in a later run is not yet cut from the articles
-published before it (see README, duplicates)."""
+copies, each site with page furniture of its own or none), ingested as one run and as random splits into 2 to 5
+runs in random orders, give the same tables."""
 
 import shutil
 import tempfile
@@ -22,12 +20,24 @@ WORDS = (  # noqa: SIM905 (a sentence of words reads better than a list of forty
     "satellite library stadium refinery harvest census subway lighthouse forest copper"
 ).split()
 SITES = ("quillpost", "nordgazette", "riverwire")
+# Furniture a site may wrap its stories in: a widget line with a number before the story; a follow line, then a
+# copyright notice with the year, after it. `{n}` changes from page to page.
+HEADS = ("{site} live: {n} readers on this page now", "Lesezeit {n} Minuten")
+TAILS = (
+    ("Follow {site} on Mastodrop and Quackr",),
+    ("Follow {site} on Mastodrop and Quackr", "© {n} {site} Media Group. Reproduction of any part of this page is "
+     "forbidden without the written permission of the publisher."),
+)  # fmt: skip
 
 
 @st.composite
 def corpora(draw: st.DrawFn) -> dict[str, str]:
     """Dumps of one record each, by path under the raw root: stories and their copies, edits and revisions."""
     files: dict[str, str] = {}
+    frames = {
+        site: (draw(st.sampled_from([(), *[(h,) for h in HEADS]])), draw(st.sampled_from([(), *TAILS])))
+        for site in SITES
+    }
     for story in range(draw(st.integers(2, 6))):
         site = draw(st.sampled_from(SITES))
         drawn = draw(st.permutations(WORDS))
@@ -51,7 +61,9 @@ def corpora(draw: st.DrawFn) -> dict[str, str]:
         for n, (where, story_code, when, text) in enumerate(versions):
             header = f"0\nSaturday {when} September 2016 - 05:28\n\nStory {story} of the {WORDS[story]}\n\n"
             code_line = f"Story Code : {story_code}\n" if story_code else ""
-            files[f"{where}/{story:02d}-{n}.txt"] = header + code_line + "\n\xa0\n".join(text)
+            head, tail = ([line.format(site=where.capitalize(), n=10 * story + n + k) for k, line in enumerate(lines)]
+                          for lines in frames[where])  # fmt: skip
+            files[f"{where}/{story:02d}-{n}.txt"] = header + code_line + "\n\xa0\n".join([*head, *text, *tail])
     return files
 
 
@@ -61,12 +73,13 @@ def published(settings: Settings) -> dict[str, list[dict[str, object]]]:
         "duplicates": query(
             settings, "SELECT source_file, record_no, kind, duplicate_of FROM {duplicates} ORDER BY ALL"
         ).to_pylist(),
+        "furniture": query(settings, "SELECT source, side, line, articles FROM {furniture} ORDER BY ALL").to_pylist(),
     }
 
 
 def ingest_in_runs(root: Path, runs: list[dict[str, str]]) -> dict[str, list[dict[str, object]]]:
     shutil.rmtree(root, ignore_errors=True)
-    s = Settings(raw_dir=root / "raw", out_dir=root / "out", entities=False)
+    s = Settings(raw_dir=root / "raw", out_dir=root / "out", entities=False, furniture_min_articles=2)
     for seq, files in enumerate(runs, start=1):
         if files:
             ingest_without_prefect(s, files, seq)
