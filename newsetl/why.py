@@ -43,8 +43,9 @@ def explain(con: duckdb.DuckDBPyConnection, source_file: str, record_no: int | N
     record = "" if record_no is None else " AND record_no = ?"
     args: list[object] = [source_file] + ([] if record_no is None else [record_no])
     fates: list[Fate] = []
-    for no, aid, title, published, source, code, language, removed in con.execute(
-        f"""SELECT record_no, article_id, title, published_at, source, story_code, language, furniture_removed
+    ingesting = {run_id for *_, run_id in files}
+    for no, aid, title, published, source, code, language, removed, run_id in con.execute(
+        f"""SELECT record_no, article_id, title, published_at, source, story_code, language, furniture_removed, run_id
             FROM articles WHERE source_file = ?{record}""",
         args,
     ).fetchall():
@@ -52,7 +53,11 @@ def explain(con: duckdb.DuckDBPyConnection, source_file: str, record_no: int | N
         code_text = f", story code {code}" if code else ""
         facts = f"{source}{code_text}, {when}, language {language or 'unknown'}"
         cut = [f"page furniture of {source} removed: " + " | ".join(f"“{p}”" for p in removed)] if removed else []
-        fates.append(Fate(no, "published", [f"published as article {aid}: “{title}”", facts, *cut]))
+        anew = [] if run_id in ingesting else [
+            f"published anew by run {run_id}, read again from the dump: its source's learned furniture or a "
+            "decision it was taken against changed"
+        ]  # fmt: skip
+        fates.append(Fate(no, "published", [f"published as article {aid}: “{title}”", facts, *cut, *anew]))
     for no, kind, similarity, of, title, of_title, of_file, of_no in con.execute(
         f"""SELECT d.record_no, d.kind, d.similarity, d.duplicate_of, d.title, a.title, a.source_file, a.record_no
             FROM duplicates d LEFT JOIN articles a ON a.article_id = d.duplicate_of

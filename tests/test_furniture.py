@@ -4,11 +4,13 @@ templates, and only those. Every furniture string here is invented by the test, 
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from newsetl.furniture import HEAD, TAIL, learned_templates, strip_edges, template
 from newsetl.settings import Settings
 from newsetl.tables import query
+from newsetl.why import explain
 from tests.conftest import ingest_without_prefect
 
 
@@ -40,6 +42,9 @@ NOTICE = "Quillfeather Media Holdings. Every word here belongs to Quillfeather a
 STORY = "{word} council voted on {n} new measures for the harbour district, the clerk's minutes show ({n})."
 
 
+TREES = ["Alder", "Birch", "Cedar", "Dogwood", "Elm", "Fir", "Ginkgo", "Hazel", "Juniper", "Larch"]
+
+
 def site(tmp_path: Path) -> Settings:
     return Settings(raw_dir=tmp_path / "raw", out_dir=tmp_path / "out", entities=False)
 
@@ -47,12 +52,11 @@ def site(tmp_path: Path) -> Settings:
 def dumps(head: list[str], tail: list[str], stories: int = 8) -> dict[str, str]:
     """Dumps of one invented site: each story its own words, wrapped in the furniture lines given (`{n}` in a
     furniture line becomes a number that changes from story to story)."""
-    words = ["Alder", "Birch", "Cedar", "Dogwood", "Elm", "Fir", "Ginkgo", "Hazel", "Juniper", "Larch"]
     out = {}
     for n in range(stories):
-        body = [STORY.format(word=words[n], n=n + 3), f"The vote in {words[n]} passed {n + 4} to {n + 1}."]
+        body = [STORY.format(word=TREES[n], n=n + 3), f"The vote in {TREES[n]} passed {n + 4} to {n + 1}."]
         lines = [line.format(n=n * 7 + 2) for line in head] + body + [line.format(n=2020 + n) for line in tail]
-        out[f"{n}.txt"] = f"0\nSaturday 10 September 2016 - 05:28\n\n{words[n]} votes\n\nStory Code : {n}\n" + (
+        out[f"{n}.txt"] = f"0\nSaturday 10 September 2016 - 05:28\n\n{TREES[n]} votes\n\nStory Code : {n}\n" + (
             "\n\xa0\n".join(lines)
         )
     return out
@@ -125,15 +129,17 @@ def test_furniture_learned_later_is_cut_from_the_articles_published_before(tmp_p
     first = query(settings, "SELECT body FROM {articles}").column("body").to_pylist()
     assert len(first) == 4 and all(body.endswith("Ping us on Zorbl") for body in first)
     plan = tmp_path / "plan"
-    ingest_without_prefect(settings, {k: v for k, v in texts.items() if k >= "4"}, 2, keep_plan=plan)
+    ingest_without_prefect(settings, {k: v for k, v in texts.items() if k >= "4"}, 2, keep_plan=plan, catalog=True)
     rows = query(settings, "SELECT story_code, body, furniture_removed, run_id FROM {articles} ORDER BY 1").to_pylist()
     assert [r["story_code"] for r in rows] == [str(n) for n in range(8)]
     for r in rows:
-        assert r["body"].startswith("Alder Birch Cedar Dogwood Elm Fir Ginkgo Hazel".split()[int(r["story_code"])])
+        assert r["body"].startswith(TREES[int(r["story_code"])])
         assert r["body"].endswith(".") and len(r["furniture_removed"]) == 2 and r["run_id"] == "run-2"
     summary = json.loads((plan / "plan.json").read_text())
     assert (summary["articles_new"], summary["articles_recleaned"]) == (4, 4)
     assert query(settings, "SELECT count(*) AS n FROM {edges}").column("n").to_pylist() == [8 * 4]
+    assert why(settings, "site/0.txt")[-1].startswith("published anew by run run-2, read again from the dump")
+    assert not why(settings, "site/5.txt")[-1].startswith("published anew")
 
 
 def test_furniture_no_more_is_put_back(tmp_path: Path) -> None:
@@ -161,18 +167,17 @@ def test_a_record_of_furniture_only_is_quarantined_with_a_reason(tmp_path: Path)
                                                      "no story text"}]  # fmt: skip
 
 
-def test_why_says_what_furniture_was_cut_from_a_record(tmp_path: Path) -> None:
-    import duckdb
-
-    from newsetl.catalog import write_catalog
-    from newsetl.why import explain
-
-    settings = site(tmp_path)
-    ingest_without_prefect(settings, dumps(["Gazette Nord Live"], ["Ping us on Zorbl"]), 1)
-    write_catalog(settings)
+def why(settings: Settings, source_file: str) -> list[str]:
+    """What `newsetl why` says of the one record of a dump."""
     con = duckdb.connect(str(settings.catalog_path), read_only=True)
     try:
-        _, (fate,) = explain(con, "site/3.txt", 0)
+        _, (fate,) = explain(con, source_file, 0)
     finally:
         con.close()
-    assert fate.lines[-1] == "page furniture of site removed: “Gazette Nord Live” | “Ping us on Zorbl”"
+    return fate.lines
+
+
+def test_why_says_what_furniture_was_cut_from_a_record(tmp_path: Path) -> None:
+    settings = site(tmp_path)
+    ingest_without_prefect(settings, dumps(["Gazette Nord Live"], ["Ping us on Zorbl"]), 1, catalog=True)
+    assert why(settings, "site/3.txt")[-1] == "page furniture of site removed: “Gazette Nord Live” | “Ping us on Zorbl”"
