@@ -5,8 +5,6 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -15,8 +13,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from newsetl.devserver import prefect_api
 from newsetl.errors import out_dir_problem, raw_dir_problem
+from newsetl.project import make_flows_importable
 from newsetl.settings import Settings
+
+make_flows_importable()
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
@@ -41,26 +43,6 @@ class Format(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
-
-
-@contextmanager
-def prefect_api() -> Iterator[None]:
-    """Use the configured Prefect server, or start Prefect's temporary one for this process.
-
-    Prefect would start the temporary server on its own, but then each extract worker process would start
-    another one (seconds each): started here, its address reaches the workers with the other settings.
-    """
-    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
-
-    if get_current_settings().api.url:
-        yield
-        return
-    from prefect.server.api.server import SubprocessASGIServer
-
-    server = SubprocessASGIServer()
-    server.start()  # stopped at exit, after Prefect has sent the last logs to it
-    with temporary_settings({PREFECT_API_URL: server.api_url}):
-        yield
 
 
 def usage_error(message: str) -> NoReturn:
@@ -193,6 +175,24 @@ def compact(
     )
 
 
+def require_catalog(settings: Settings) -> None:
+    if not settings.catalog_path.is_file():
+        err.print(f"[red]no catalog at {settings.catalog_path}[/]: run `newsetl run` first, or pass --out DIR")
+        raise typer.Exit(2)
+
+
+def require_prefect_server(command: str, what_for: str) -> None:
+    """Exit 2 saying how to start a server when no PREFECT_API_URL names one: Prefect's temporary server would die
+    with this process, and with it the events and schedules the command gives it."""
+    from prefect.settings import get_current_settings  # imported after the other checks: it is slow to import
+
+    if not get_current_settings().api.url:
+        usage_error(
+            f"newsetl {command} {what_for}: start one with `prefect server start` (another terminal or a service) "
+            "and set PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
+
+
 def tables_exist(settings: Settings) -> bool:
     from deltalake import DeltaTable
 
@@ -217,10 +217,7 @@ def sql(
     from newsetl.sandbox import RefusedQuery, check_query, open_catalog
 
     settings = settings_for(None, out)
-    catalog = settings.catalog_path
-    if not catalog.is_file():
-        err.print(f"[red]no catalog at {catalog}[/]: run `newsetl run` first, or pass --out DIR")
-        raise typer.Exit(2)
+    require_catalog(settings)
     try:
         if not unsafe:
             check_query(query)
@@ -256,9 +253,7 @@ def why(
     from newsetl.why import SHOWN, explain, source_file_of
 
     settings = settings_for(raw, out)
-    if not settings.catalog_path.is_file():
-        err.print(f"[red]no catalog at {settings.catalog_path}[/]: run `newsetl run` first, or pass --out DIR")
-        raise typer.Exit(2)
+    require_catalog(settings)
     name = source_file_of(source_file, settings)
     con = open_catalog(settings)
     try:
@@ -362,14 +357,7 @@ def watch(
     given = {"watch_settle": settle, "watch_poll": poll}
     settings = settings_for(raw, None).model_copy(update={k: v for k, v in given.items() if v is not None})
     check_dirs(settings)
-    from prefect.settings import get_current_settings  # imported after the checks: it is slow to import
-
-    if not get_current_settings().api.url:
-        # Events to Prefect's temporary server would die with this process, and no worker would see their runs.
-        usage_error(
-            "newsetl watch sends its events to a Prefect server: start one with `prefect server start` and set "
-            "PREFECT_API_URL=http://127.0.0.1:4200/api"
-        )
+    require_prefect_server("watch", "sends its events to a Prefect server, whose workers start the runs")
     from newsetl.watch import watch_raw_dir
 
     raise typer.Exit(watch_raw_dir(settings))
@@ -397,16 +385,9 @@ def serve(
     except ValidationError as exc:
         usage_error(f"bad schedule: {exc.errors()[0]['msg']}")
     check_dirs(settings)
+    require_prefect_server("serve", "needs a Prefect server that keeps the schedule")
     from prefect.schedules import Cron
-    from prefect.settings import get_current_settings
 
-    if not get_current_settings().api.url:
-        # Prefect's temporary server dies with this process and keeps no schedule: serving against it is useless.
-        err.print(
-            "[red]newsetl serve needs a Prefect server[/]: start one with `prefect server start` (another terminal "
-            "or a service) and set PREFECT_API_URL=http://127.0.0.1:4200/api"
-        )
-        raise typer.Exit(1)
     from flows.ingest import ingest
 
     console.print(

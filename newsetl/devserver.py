@@ -1,4 +1,5 @@
-"""A throw-away `prefect server` on a free local port, for tests and benchmarks (never for production)."""
+"""Prefect servers that live as long as what needs them: a throw-away `prefect server` on a free local port for
+tests and benchmarks (never for production), and Prefect's temporary server for one command run without one."""
 
 import os
 import signal
@@ -62,3 +63,23 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = 20) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+@contextmanager
+def prefect_api() -> Iterator[None]:
+    """Use the configured Prefect server, or start Prefect's temporary one for this process.
+
+    Prefect would start the temporary server on its own, but then each extract worker process would start
+    another one (seconds each): started here, its address reaches the workers with the other settings.
+    """
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    if get_current_settings().api.url:
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()  # stopped at exit, after Prefect has sent the last logs to it
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        yield

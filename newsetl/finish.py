@@ -150,12 +150,12 @@ def learn_furniture(staged: list[Path], settings: Settings) -> Learning:
     try:
         con.execute(
             f"""CREATE TEMP TABLE run_edges AS
-                SELECT DISTINCT source, side, {hashed("line")} AS template, {hashed("story")} AS story,
-                       source_file, record_no, line FROM (
-                    SELECT source, {STORY_SQL} AS story, source_file, record_no, '{HEAD}' AS side,
+                SELECT source, side, {hashed("line")} AS template, story, source_file, record_no FROM (
+                    SELECT source, {hashed(STORY_SQL)} AS story, source_file, record_no, '{HEAD}' AS side,
                            unnest(head) AS line FROM {records}
                     UNION ALL
-                    SELECT source, {STORY_SQL}, source_file, record_no, '{TAIL}', unnest(tail) FROM {records})"""
+                    SELECT source, {hashed(STORY_SQL)}, source_file, record_no, '{TAIL}', unnest(tail)
+                    FROM {records})"""
         )
         edges, furniture = table_sql(settings, "edges"), table_sql(settings, "furniture")
         # Only templates this run sees, or learned before, can change their state; the history is read for those.
@@ -202,14 +202,23 @@ def learn_furniture(staged: list[Path], settings: Settings) -> Learning:
                 f"SELECT DISTINCT source_file, record_no FROM {edges} SEMI JOIN changed USING (source, template)"
                 " ORDER BY ALL"
             ).fetchall()
+        # The edges keep templates as hashes: the text of one learned before is in `known`, that of one learned
+        # now is read again from the run's records.
+        con.execute("CREATE TEMP TABLE lines AS SELECT * FROM known SEMI JOIN learned USING (source, side, template)")
+        if con.sql("SELECT 1 FROM learned ANTI JOIN lines USING (source, side, template) LIMIT 1").fetchall():
+            con.execute(
+                f"""INSERT INTO lines SELECT DISTINCT source, side, template, line FROM (
+                        SELECT source, side, {hashed("line")} AS template, line FROM (
+                            SELECT source, '{HEAD}' AS side, unnest(head) AS line FROM {records}
+                            UNION ALL SELECT source, '{TAIL}', unnest(tail) FROM {records})
+                        WHERE source IN (SELECT source FROM learned))
+                    SEMI JOIN learned USING (source, side, template)
+                    ANTI JOIN known USING (source, side, template)"""
+            )
         furniture_rows = con.sql(
-            """SELECT source, line, c.after::BIGINT AS articles, side FROM learned
-                JOIN counts c USING (source, side, template)
-                JOIN (SELECT source, side, template, min(line) AS line FROM (
-                        SELECT source, side, template, line FROM run_edges
-                        UNION ALL SELECT source, side, template, line FROM known) GROUP BY ALL)
-                  USING (source, side, template)
-                ORDER BY source, side, line"""
+            """SELECT source, min(line) AS line, c.after::BIGINT AS articles, side FROM learned
+               JOIN counts c USING (source, side, template) JOIN lines USING (source, side, template)
+               GROUP BY source, side, template, c.after ORDER BY source, side, line"""
         ).to_arrow_table()
         # Records of other sources are cleaned in this run too when a decision is taken again (newsetl/plan.py):
         # with what their source learned last.
@@ -217,10 +226,7 @@ def learn_furniture(staged: list[Path], settings: Settings) -> Learning:
             f"""SELECT source, line, articles, coalesce(side, '{TAIL}') FROM {furniture}
                 WHERE source NOT IN (SELECT source FROM run_edges) AND articles >= {settings.furniture_min_articles}"""
         ).fetchall()
-        run_rows = con.sql(
-            """SELECT source, side, template, story, source_file, record_no FROM run_edges
-               ORDER BY source_file, record_no, side, template"""
-        ).to_arrow_table()
+        run_rows = con.sql("SELECT * FROM run_edges").to_arrow_table()
     finally:
         con.close()
     learned: dict[tuple[str, str], set[str]] = {}

@@ -217,5 +217,5 @@ def test_serve_refuses_to_run_without_a_server(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_HOME"] = str(tmp_path)  # no profile that could name a server
     done = subprocess.run([*NEWSETL, "serve"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1
+    assert done.returncode == 2  # like `newsetl watch`: what to set up, before anything starts
     assert "prefect server start" in done.stderr and "PREFECT_API_URL" in done.stderr
