@@ -64,11 +64,14 @@ CREATE TEMP TABLE story_winners AS
 CREATE TEMP TABLE beaten AS
     SELECT t.rep AS node, min(w.winner) AS winner
     FROM texts t JOIN story_winners w USING (source, story_code) WHERE w.winner <> t.rep GROUP BY ALL;
+-- A story is as old as its first version, an earlier run's duplicate too: an update is not a copy of a copy of
+-- its own first version.
 CREATE TEMP TABLE ranked AS
-    SELECT *, node NOT IN (SELECT node FROM beaten) AS wins,
-           -- a story is as old as its first version: an update is not a copy of a copy of its own first version
-           min(published_at) OVER (PARTITION BY source, coalesce(story_code, node)) AS since
-    FROM texts WHERE first AND NOT held;
+    SELECT t.*, t.node NOT IN (SELECT node FROM beaten) AS wins, s.since
+    FROM texts t
+    JOIN (SELECT node, min(published_at) OVER (PARTITION BY source, coalesce(story_code, node)) AS since
+          FROM texts WHERE first) s USING (node)
+    WHERE t.first AND NOT t.held;
 CREATE TEMP TABLE survivor_bands AS
     SELECT b.node, b.band_key FROM run_bands b SEMI JOIN ranked r ON r.node = b.node AND r.wins;
 """

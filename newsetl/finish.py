@@ -125,7 +125,7 @@ def hashed(sql: str) -> str:
 
 
 KEYS = pa.schema([("source", pa.string()), ("side", pa.string()), ("template", pa.int64())])
-COUNTS = pa.schema([*KEYS, ("before", pa.int64()), ("after", pa.int64())])
+COUNTS = pa.schema([*KEYS, ("articles", pa.int64())])
 
 
 def keys_table(keys: list[tuple[str, str, int]]) -> pa.Table:
@@ -169,29 +169,28 @@ def learn_furniture(staged: list[Path], settings: Settings) -> Learning:
                 SELECT DISTINCT source, side, template FROM run_edges UNION SELECT source, side, template FROM known"""
         )
         counts = con.sql(
-            f"""SELECT source, side, template, count(DISTINCT story) FILTER (WHERE NOT in_run) AS before,
-                       count(DISTINCT story) AS after FROM (
-                    SELECT source, side, template, story, false AS in_run FROM {edges}
+            f"""SELECT source, side, template, count(DISTINCT story) AS articles FROM (
+                    SELECT source, side, template, story FROM {edges}
                     SEMI JOIN candidates USING (source, side, template)
-                    UNION ALL SELECT source, side, template, story, true FROM run_edges)
-                GROUP BY ALL HAVING after >= {settings.furniture_min_articles}"""
+                    UNION ALL SELECT source, side, template, story FROM run_edges)
+                GROUP BY ALL HAVING articles >= {settings.furniture_min_articles}"""
         ).fetchall()
         # Every record has a head paragraph: the distinct stories among heads are all the source's stories.
         totals = con.sql(
-            f"""SELECT source, count(DISTINCT story) FILTER (WHERE NOT in_run), count(DISTINCT story) FROM (
-                    SELECT source, story, false AS in_run FROM {edges}
-                    WHERE side = '{HEAD}' AND source IN (SELECT source FROM run_edges)
-                    UNION ALL SELECT source, story, true FROM run_edges WHERE side = '{HEAD}')
+            f"""SELECT source, count(DISTINCT story) FROM (
+                    SELECT source, story FROM {edges} WHERE side = '{HEAD}' AND source IN (SELECT source FROM run_edges)
+                    UNION ALL SELECT source, story FROM run_edges WHERE side = '{HEAD}')
                 GROUP BY ALL"""
         ).fetchall()
-
-        def learn(column: int) -> set[tuple[str, str, int]]:
-            stories = {source: (before, after)[column] for source, before, after in totals}
-            n = {(source, side, str(template)): row[column] for source, side, template, *row in counts}
-            found = learned_templates(n, stories, settings.furniture_min_articles, settings.furniture_min_share)
-            return {(source, side, int(t)) for (source, side), templates in found.items() for t in templates}
-
-        before, after = learn(0), learn(1)
+        found = learned_templates(
+            {(source, side, str(template)): n for source, side, template, n in counts},
+            dict(totals),
+            settings.furniture_min_articles,
+            settings.furniture_min_share,
+        )
+        after = {(source, side, int(t)) for (source, side), templates in found.items() for t in templates}
+        # What the source's earlier records are cut of (a change of the settings changes it too).
+        before = set(con.sql("SELECT source, side, template FROM known").fetchall())
         con.register("learned", keys_table(sorted(after)))
         con.register("counts", pa.Table.from_pylist([dict(zip(COUNTS.names, c, strict=True)) for c in counts], COUNTS))
         concerned: list[tuple[str, int]] = []
@@ -216,9 +215,9 @@ def learn_furniture(staged: list[Path], settings: Settings) -> Learning:
                     ANTI JOIN known USING (source, side, template)"""
             )
         furniture_rows = con.sql(
-            """SELECT source, min(line) AS line, c.after::BIGINT AS articles, side FROM learned
-               JOIN counts c USING (source, side, template) JOIN lines USING (source, side, template)
-               GROUP BY source, side, template, c.after ORDER BY source, side, line"""
+            """SELECT source, min(line) AS line, articles, side FROM learned
+               JOIN counts USING (source, side, template) JOIN lines USING (source, side, template)
+               GROUP BY source, side, template, articles ORDER BY source, side, line"""
         ).to_arrow_table()
         # Records of other sources are cleaned in this run too when a decision is taken again (newsetl/plan.py):
         # with what their source learned last.

@@ -157,6 +157,18 @@ def test_furniture_no_more_is_put_back(tmp_path: Path) -> None:
     assert query(settings, "SELECT line FROM {furniture}").num_rows == 0
 
 
+def test_a_stricter_setting_puts_back_what_it_no_longer_calls_furniture(tmp_path: Path) -> None:
+    """Eight stories end with the line: furniture at the default five stories. The next run of the site, asked
+    for ten, cuts it from nothing, the eight earlier articles included."""
+    texts = dumps([], ["Ping us on Zorbl"], stories=9)
+    ingest_without_prefect(site(tmp_path), {k: v for k, v in texts.items() if k < "8"}, 1)
+    strict = site(tmp_path).model_copy(update={"furniture_min_articles": 10})
+    ingest_without_prefect(strict, {"8.txt": texts["8.txt"]}, 2)
+    ends = query(strict, "SELECT body LIKE '%Zorbl' AS kept FROM {articles}").column("kept").to_pylist()
+    assert ends == [True] * 9
+    assert query(strict, "SELECT * FROM {furniture}").num_rows == 0
+
+
 def test_a_record_of_furniture_only_is_quarantined_with_a_reason(tmp_path: Path) -> None:
     settings = site(tmp_path)
     texts = dumps([], ["Ping us on Zorbl"])
