@@ -1,5 +1,5 @@
 """Benchmark a large archive: build it, then time a nightly run into it, a run with nothing new, an analyst's
-one-month query and a compaction.
+one-month query and a compaction; the steps' figures are saved to benchmarks/results/bench_archive.json.
 
     .venv/bin/python benchmarks/bench_archive.py [--articles 1000000] [--waves 10] [--nightly 5000] [--workdir DIR]
 
@@ -27,6 +27,7 @@ from pathlib import Path
 
 from bench_query import compact_and_measure, measure  # (benchmarks/ is first on sys.path when run as a script)
 from bench_run import Timed, flow_peak_by_stage, stage_seconds, timed_run
+from results import save
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -105,8 +106,10 @@ def main() -> None:
                 shutil.copy(source, raw / f"night-{args.night}-{source.name}")
         steps.append(("nightly", timed_run(env, raw, out), last_run(out)))
         steps.append(("nothing new", timed_run(env, raw, out), last_run(out)))
-        for name, timed, row in steps:
-            print(json.dumps({"step": name} | figures(timed, env, row) | row, default=str))
+        rows = [{"step": name} | figures(timed, env, row) | row for name, timed, row in steps]
+        for row in rows:
+            print(json.dumps(row, default=str))
+        save("bench_archive", rows)
         print("\nmonth query, before compaction:")
         measure(out)
         compact_and_measure(out, env)

@@ -36,7 +36,8 @@ def save(name: str, rows: list[dict[str, Any]]) -> Path:
 
 
 def _mb_with_largest(r: dict[str, Any]) -> str:
-    return f"{r['peak_rss_mb']:,} ({', '.join(f'{m:,}' for m in r['peak_rss_mb_per_process'])})"
+    largest = r.get("peak_rss_mb_per_process") or r["largest_processes_mb"]
+    return f"{r['peak_rss_mb']:,} ({', '.join(f'{m:,}' for m in largest)})"
 
 
 # Per benchmark: the table's columns, each a header and how a row gives its cell.
@@ -53,6 +54,29 @@ COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
         ("rerun, nothing new (CLI) s", lambda r: f"{r['rerun_nothing_new_s']}"),
         ("plan s", lambda r: f"{r['stages_s'].get('write_plan', 0.0)}"),
         ("commit s", lambda r: f"{r['stages_s'].get('commit_plan', 0.0)}"),
+    ],
+    "bench_unseen": [
+        ("stories", lambda r: f"{r['stories']:,}"),
+        ("records", lambda r: f"{r['records']:,}"),
+        ("runs", lambda r: f"{r['runs']}"),
+        ("body exact", lambda r: f"{r['body_exact']:.4f}"),
+        ("furniture left", lambda r: f"{r['furniture_left']:.2%}"),
+        ("exact copies found", lambda r: f"{r['exact_found']:.4f}"),
+        ("revisions resolved", lambda r: f"{r['revisions_resolved']:.2%}"),
+        ("lost", lambda r: f"{r['lost']}"),
+        ("quarantined", lambda r: f"{r['quarantined']}"),
+        ("files not ok", lambda r: f"{r['files_not_ok']}"),
+        ("labelled en", lambda r: f"{r['english']:.2%}"),
+    ],
+    "bench_archive": [
+        ("step", lambda r: r["step"]),
+        ("articles after", lambda r: f"{r['articles_in_archive']:,}"),
+        ("flow s", lambda r: f"{r['seconds']:.1f}"),
+        ("CLI s", lambda r: f"{r['cli_s']}"),
+        ("plan s", lambda r: f"{r['stages_s'].get('write_plan', 0.0)}"),
+        ("commit s", lambda r: f"{r['stages_s'].get('commit_plan', 0.0)}"),
+        ("peak RSS MB (largest processes)", _mb_with_largest),
+        ("peak PSS MB", lambda r: f"{r['peak_pss_mb']:,}"),
     ],
 }
 

@@ -1711,3 +1711,17 @@ def generate_corpus(
     writer.write_ignored(planner, renderer)
     entries = _manifest_entries(writer, wave, huge_line_bytes)
     return Manifest(seed, wave, articles, sorted(writer.files, key=lambda f: f.path), entries)
+
+
+def story_texts(articles: int, seed: int = 0) -> list[tuple[str, list[str]]]:
+    """The title and paragraphs of the distinct prose stories planned for a corpus of `articles` records, clean:
+    no site's trailers, captions, distortions or layout. For benchmarks that dress text in furniture of their
+    own and know exactly what the published body must be."""
+    _, records = _plan(seed, articles, 1)
+    renderer = _Renderer(seed, random.Random(seed), records, 0)
+    texts: dict[str, tuple[str, list[str]]] = {}
+    for r in records:
+        if r.fate == "article" and r.story.kind == "prose" and r.story.special is None and not r.variant:
+            text = renderer.content(r)
+            texts.setdefault(r.sid, (text.title, text.body()))
+    return list(texts.values())
