@@ -250,7 +250,10 @@ def stage_texts(
         if path.is_file() and not path.is_symlink() and sha256_of(path) == recorded.get(name):
             dumps.append(DumpFile(str(path), name, source_of(name), recorded[name], path.stat().st_size))
     shutil.rmtree(target, ignore_errors=True)
-    stage_batch(dumps, settings, target / "staged")
+    numbers: dict[str, set[int]] = {}
+    for f, n in wanted:
+        numbers.setdefault(f, set()).add(n)
+    stage_batch(dumps, settings, target / "staged", only=numbers)
     rows = pq.read_table(target / "staged" / "records.parquet")
     shutil.rmtree(target / "staged")
     keys = list(zip(rows["source_file"].to_pylist(), rows["record_no"].to_pylist(), strict=True))

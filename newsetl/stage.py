@@ -4,7 +4,7 @@ work files (records, quarantine, files, word case counts) for the plan."""
 import hashlib
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Set
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +52,14 @@ def furniture_for(settings: Settings, source: str) -> frozenset[str]:
     return DEFAULT_FURNITURE | {line.casefold() for line in extra}
 
 
-def extract_file(f: DumpFile, settings: Settings) -> Iterator[CleanRecord | Rejected]:
-    """Parse and clean one dump as a stream; a bad file or record becomes a Rejected, never an exception."""
+def extract_file(f: DumpFile, settings: Settings, only: Set[int] | None = None) -> Iterator[CleanRecord | Rejected]:
+    """Parse and clean one dump as a stream (of the records numbered `only`, when given); a bad file or record
+    becomes a Rejected, never an exception."""
     furniture = furniture_for(settings, f.source)
     try:
         for item in read_dump(Path(f.path), max_record_bytes=settings.max_record_bytes):
+            if only is not None and item.record_no not in only:
+                continue
             yield item if isinstance(item, Rejected) else clean_record(item, furniture)
     except FileNotFoundError:
         yield Rejected(None, Reason.UNREADABLE, "the file disappeared while being ingested: drop it again")
@@ -123,9 +126,12 @@ class _Staged:
 
 
 @old_objects_left_alone()
-def stage_batch(batch: list[DumpFile], settings: Settings, target: Path) -> Counter[str]:
+def stage_batch(
+    batch: list[DumpFile], settings: Settings, target: Path, only: Mapping[str, Set[int]] | None = None
+) -> Counter[str]:
     """Write records.parquet, quarantine.parquet, files.parquet and case_counts.parquet (the case of the words
-    the entity model read, see word_case_of) of a batch into `target`, atomically."""
+    the entity model read, see word_case_of) of a batch into `target`, atomically. With `only`, just the records
+    it numbers for each file (a plan staging earlier records again) are read past their parsing."""
     counts: Counter[str] = Counter()
     if target.is_dir():
         return counts
@@ -140,7 +146,7 @@ def stage_batch(batch: list[DumpFile], settings: Settings, target: Path) -> Coun
         zone = settings.zone_of(f.source)
         kept = 0
         rejected: list[Rejected] = []
-        for item in extract_file(f, settings):
+        for item in extract_file(f, settings, None if only is None else only.get(f.source_file, set())):
             if isinstance(item, Rejected):
                 rejected.append(item)
                 quarantine.add(
