@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,17 +183,28 @@ def run_pipeline(env: dict[str, str], raw: Path, out: Path) -> float:
     return seconds
 
 
+@contextmanager
+def scratch(workdir: Path | None, prefix: str) -> Iterator[tuple[Path, Path, Path]]:
+    """The raw, output and Prefect-home folders of a benchmark, empty: under `workdir` (kept afterwards) or a
+    temporary folder (removed)."""
+    root = workdir or Path(tempfile.mkdtemp(prefix=prefix))
+    folders = root / "raw", root / "out", root / "prefect-home"
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        yield folders
+    finally:
+        if workdir is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--articles", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, help="kept afterwards (default: a temporary folder, removed)")
     args = parser.parse_args()
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-dedupe-"))
-    raw, out, home = workdir / "raw", workdir / "out", workdir / "prefect-home"
-    for folder in (raw, out, home):
-        shutil.rmtree(folder, ignore_errors=True)
-    try:
+    with scratch(args.workdir, "bench-dedupe-") as (raw, out, home):
         start = time.perf_counter()
         manifest = generate_corpus(raw, args.articles, seed=args.seed)
         print(f"generated {args.articles} articles in {time.perf_counter() - start:.1f} s", flush=True)
@@ -204,9 +217,6 @@ def main() -> None:
         texts = published.texts
         per_text = microseconds(lambda: [band_keys_of(t) for t in texts], number=1, repeat=3) / max(1, len(texts))
         print(f"band keys: {per_text:.0f} us per published article ({len(texts)} timed)")
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

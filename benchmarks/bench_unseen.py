@@ -24,14 +24,12 @@ import argparse
 import json
 import random
 import re
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bench_dedupe import run_pipeline  # (benchmarks/ is first on sys.path when run as a script)
+from bench_dedupe import run_pipeline, scratch  # (benchmarks/ is first on sys.path when run as a script)
 from results import save
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,11 +189,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, help="kept afterwards (default: a temporary folder, removed)")
     args = parser.parse_args()
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-unseen-"))
-    raw, out, home = workdir / "raw", workdir / "out", workdir / "prefect-home"
-    for folder in (raw, out, home):
-        shutil.rmtree(folder, ignore_errors=True)
-    try:
+    with scratch(args.workdir, "bench-unseen-") as (raw, out, home):
         records, files = build(args.stories, args.seed)
         rng = random.Random(args.seed)
         paths = list(files)
@@ -209,9 +203,6 @@ def main() -> None:
         row = {"runs": args.runs} | measure(out, records, files)
         print(json.dumps(row, indent=1))
         save("bench_unseen", [row])
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ class Discovery:
     new: list[DumpFile] = field(default_factory=list)
     unchanged: int = 0
     ignored: int = 0
+    outside: list[str] = field(default_factory=list)  # symbolic links that leave the raw root, not followed
 
 
 def is_dump_name(name: str) -> bool:
@@ -151,6 +152,26 @@ def hash_files(found: list[Scanned], cache: Path, before_hashing: Callable[[], N
 
 # The smallest batch cut for the end of a run: about a second of work, five times Prefect's cost of a task.
 TAIL_BYTES = 4 * 1024 * 1024
+
+
+def discover(settings: Settings, known: set[str], on_new: Callable[[], None] | None = None) -> Discovery:
+    """The dumps under the raw root whose content (SHA-256) is not `known`; `on_new` is called before files that
+    look new (their path, size or modification time is not in the cache) are hashed."""
+    outside: list[str] = []
+    found, ignored = _scan(settings.raw_dir, outside)
+    hashes = hash_files(found, settings.state_dir / "raw-hashes.parquet", on_new)
+    root = str(settings.raw_dir.resolve())
+    new: list[DumpFile] = []
+    seen_now: set[str] = set()
+    unchanged = 0
+    for f, digest in zip(found, hashes, strict=True):
+        # The same bytes under a second name (or twice in one drop) are ingested once.
+        if digest in known or digest in seen_now:
+            unchanged += 1
+            continue
+        seen_now.add(digest)
+        new.append(DumpFile(f"{root}/{f.rel}", f.rel, source_of(f.rel), digest, f.size))
+    return Discovery(new, unchanged, ignored, outside)
 
 
 def make_batches(files: list[DumpFile], max_files: int, max_bytes: int, workers: int = 0) -> list[list[DumpFile]]:

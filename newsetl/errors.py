@@ -41,3 +41,12 @@ def out_dir_problem(out_dir: Path | str) -> str | None:
 def worth_retrying(task: object, task_run: object, state: "State[Any]") -> bool:
     """Prefect's `retry_condition_fn`: a failed state's data is the exception the task raised."""
     return not isinstance(state.data, Permanent | ValidationError)
+
+
+def retries(*delays: float, jitter: float | None = None) -> dict[str, Any]:
+    """A task's retry options: one retry after each delay (seconds), never of an error a retry cannot fix; a
+    jitter spreads out the retries of runs that failed on the same write at once."""
+    options: dict[str, Any] = {"retries": len(delays), "retry_delay_seconds": list(delays)}
+    if jitter is not None:
+        options["retry_jitter_factor"] = jitter
+    return options | {"retry_condition_fn": worth_retrying}

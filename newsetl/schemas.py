@@ -206,13 +206,4 @@ STAGED_RECORDS = pa.schema(
 )
 STAGED_WORD_CASE = WORD_CASE.remove(WORD_CASE.get_field_index("run_id"))
 STAGED_QUARANTINE = QUARANTINE.remove(QUARANTINE.get_field_index("run_id"))
-STAGED_FILES = pa.schema(
-    [
-        ("source_file", pa.string()),
-        ("sha256", pa.string()),
-        ("bytes", pa.int64()),
-        ("status", pa.string()),
-        ("records", pa.int32()),
-        ("source", pa.string()),
-    ]
-)
+STAGED_FILES = pa.schema([f for f in FILES if f.name not in ("run_id", "ingested_at")])

@@ -3,11 +3,11 @@
 from prefect import get_run_logger, task
 
 from newsetl.catalog import write_catalog
-from newsetl.errors import worth_retrying
+from newsetl.errors import retries
 from newsetl.settings import Settings
 
 
-@task(name="build-catalog", retries=3, retry_delay_seconds=[1, 5, 20], retry_condition_fn=worth_retrying)
+@task(name="build-catalog", **retries(1, 5, 20))
 def build_catalog(settings: Settings) -> str:
     """Rebuild news.duckdb over the tables' current versions; returns its path."""
     views = write_catalog(settings)

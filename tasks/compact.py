@@ -6,11 +6,11 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from newsetl.compaction import compact_all
-from newsetl.errors import worth_retrying
+from newsetl.errors import retries
 from newsetl.settings import Settings
 
 
-@task(name="compact-tables", retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=worth_retrying)
+@task(name="compact-tables", **retries(1, 5))
 def compact_tables(settings: Settings, min_small_files: int, vacuum: bool) -> list[dict[str, Any]]:
     """Compact the tables with a partition of at least `min_small_files` small files; vacuum them if asked."""
     done = compact_all(settings, min_small_files, vacuum)

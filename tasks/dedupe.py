@@ -3,7 +3,7 @@
 import duckdb
 from prefect import get_run_logger, task
 
-from newsetl.errors import Permanent, worth_retrying
+from newsetl.errors import Permanent, retries
 from newsetl.plan import build_plan, next_seq
 from newsetl.settings import Settings
 
@@ -12,7 +12,7 @@ class PlanOutOfMemory(Permanent, RuntimeError):
     """The plan needed more than DuckDB's memory cap: it would fail the same way again."""
 
 
-@task(name="write-plan", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=worth_retrying)
+@task(name="write-plan", **retries(2, 10))
 def write_plan(staged_dirs: list[str], settings: Settings, run_id: str) -> str:
     """Decide the fate of every staged record and write the run's plan; returns the plan's folder."""
     target = settings.plans_dir / f"{next_seq(settings):08d}"

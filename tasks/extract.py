@@ -5,7 +5,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.context import TaskRunContext
 
-from newsetl.errors import worth_retrying
+from newsetl.errors import retries
 from newsetl.records import DumpFile
 from newsetl.settings import Settings
 from newsetl.stage import batch_key, stage_batch
@@ -15,14 +15,7 @@ def _cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     return batch_key(parameters["batch"], parameters["settings"])
 
 
-@task(
-    name="extract-batch",
-    cache_key_fn=_cache_key,
-    persist_result=True,
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=worth_retrying,
-)
+@task(name="extract-batch", cache_key_fn=_cache_key, persist_result=True, **retries(2, 10))
 def extract_batch(batch: list[DumpFile], settings: Settings) -> str:
     """Parse and clean a batch of dumps into a staged folder; returns the folder's path."""
     target = settings.staging_dir / batch_key(batch, settings)

@@ -7,7 +7,7 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from newsetl.commit import apply_plan, discard_plan, pending_plans, read_plan
-from newsetl.errors import worth_retrying
+from newsetl.errors import retries
 from newsetl.settings import Settings
 from newsetl.tables import (
     committed_seq,
@@ -15,7 +15,7 @@ from newsetl.tables import (
 )
 
 
-@task(name="commit-plan", retries=3, retry_delay_seconds=[1, 5, 20], retry_condition_fn=worth_retrying)
+@task(name="commit-plan", **retries(1, 5, 20))
 def commit_plan(plan_dir: str, settings: Settings) -> dict[str, Any]:
     """Commit the run's plan to the tables; returns the plan's counts."""
     plan = read_plan(Path(plan_dir))
@@ -25,7 +25,7 @@ def commit_plan(plan_dir: str, settings: Settings) -> dict[str, Any]:
     return plan
 
 
-@task(name="recover-pending", retries=3, retry_delay_seconds=[1, 5, 20], retry_condition_fn=worth_retrying)
+@task(name="recover-pending", **retries(1, 5, 20))
 def recover_pending(settings: Settings) -> int:
     """Finish the commit of plans an interrupted run left behind; returns how many were finished."""
     finished = 0

@@ -3,18 +3,12 @@
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from newsetl.errors import worth_retrying
+from newsetl.errors import retries
 from newsetl.quality import LANGUAGE_SQL, QUALITY_SQL, QUARANTINE_SQL, quality_markdown, run_rows, share
 from newsetl.settings import Settings
 
 
-@task(
-    name="report-quality",
-    retries=2,
-    retry_delay_seconds=[1, 5],
-    retry_jitter_factor=0.5,
-    retry_condition_fn=worth_retrying,
-)
+@task(name="report-quality", **retries(1, 5, jitter=0.5))
 def report_quality(settings: Settings, run_id: str) -> str:
     """Publish the data-quality report of this run's articles and quarantine (artifact `newsetl-data-quality`)."""
     totals = run_rows(settings, QUALITY_SQL, run_id)[0]

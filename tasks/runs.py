@@ -6,20 +6,14 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
-from newsetl.errors import worth_retrying
+from newsetl.errors import retries
 from newsetl.runlog import attempts_of, summary_counts, write_run
 from newsetl.schemas import RUNS
 from newsetl.settings import Settings
 from newsetl.tables import ensure_tables, open_table
 
 
-@task(
-    name="open-attempt",
-    retries=3,
-    retry_delay_seconds=[1, 5, 20],
-    retry_jitter_factor=0.5,
-    retry_condition_fn=worth_retrying,
-)
+@task(name="open-attempt", **retries(1, 5, 20, jitter=0.5))
 def open_attempt(settings: Settings, run_id: str) -> datetime:
     """Create missing tables, mark runs that died without finishing, and record this one as running."""
     ensure_tables(settings)
@@ -33,13 +27,7 @@ def open_attempt(settings: Settings, run_id: str) -> datetime:
     return started
 
 
-@task(
-    name="close-attempt",
-    retries=3,
-    retry_delay_seconds=[1, 5, 20],
-    retry_jitter_factor=0.5,
-    retry_condition_fn=worth_retrying,
-)
+@task(name="close-attempt", **retries(1, 5, 20, jitter=0.5))
 def close_attempt(settings: Settings, run_id: str, started: datetime, counts: dict[str, int]) -> dict[str, Any]:
     """Record the run's counts and status in `runs`; returns the run id and its counts."""
     finished = datetime.now(UTC)
