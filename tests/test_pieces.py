@@ -11,6 +11,7 @@ from newsetl.commit import apply_plan, pending_plans
 from newsetl.plan import build_plan
 from newsetl.rounds import plan_rounds
 from newsetl.settings import Settings
+from newsetl.stage import stage_batch
 from tests.conftest import catalog_rows, plan_and_commit, stage_batches, table_snapshot, write_dumps
 
 WORDS = [
@@ -84,3 +85,15 @@ def test_a_dump_is_planned_in_pieces_and_resumed_after_a_crash(tmp_path: Path, l
     assert catalog_rows(cut.out_dir, "SELECT count(*) FROM articles") == [(53,)]
     assert catalog_rows(cut.out_dir, "SELECT reason FROM quarantine") == [("no_title",)]
     assert not Path(staged).exists() and not any(cut.staging_dir.iterdir())
+
+
+def test_a_plan_stages_again_only_the_records_it_wants(tmp_path: Path) -> None:
+    settings = Settings(raw_dir=tmp_path / "raw", out_dir=tmp_path / "out", entities=False)
+    (f,) = write_dumps(settings, {"a.txt": dump(12)})
+    whole, some = tmp_path / "whole", tmp_path / "some"
+    stage_batch([f], settings, whole)
+    stage_batch([f], settings, some, only={f.source_file: {2, 5}})
+    picked = pq.read_table(some / "records.parquet").to_pylist()
+    assert [r["record_no"] for r in picked] == [2, 5]
+    rows = {r["record_no"]: r for r in pq.read_table(whole / "records.parquet").to_pylist()}
+    assert picked == [rows[2], rows[5]]  # staged as they were the first time
