@@ -154,19 +154,21 @@ def hash_files(found: list[Scanned], cache: Path, before_hashing: Callable[[], N
 TAIL_BYTES = 4 * 1024 * 1024
 
 
-def discover(settings: Settings, known: set[str], on_new: Callable[[], None] | None = None) -> Discovery:
-    """The dumps under the raw root whose content (SHA-256) is not `known`; `on_new` is called before files that
-    look new (their path, size or modification time is not in the cache) are hashed."""
+def discover(settings: Settings, known: Callable[[], set[str]], on_new: Callable[[], None] | None = None) -> Discovery:
+    """The dumps under the raw root whose content (SHA-256) is not among the `known()` hashes; `on_new` is called
+    before files that look new (their path, size or modification time is not in the cache) are hashed, so what it
+    starts gets going before the ingested hashes are read."""
     outside: list[str] = []
     found, ignored = _scan(settings.raw_dir, outside)
     hashes = hash_files(found, settings.state_dir / "raw-hashes.parquet", on_new)
     root = str(settings.raw_dir.resolve())
+    ingested = known()
     new: list[DumpFile] = []
     seen_now: set[str] = set()
     unchanged = 0
     for f, digest in zip(found, hashes, strict=True):
         # The same bytes under a second name (or twice in one drop) are ingested once.
-        if digest in known or digest in seen_now:
+        if digest in ingested or digest in seen_now:
             unchanged += 1
             continue
         seen_now.add(digest)

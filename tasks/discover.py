@@ -19,8 +19,11 @@ def discover_files(settings: Settings, on_new: Callable[[], None] | None = None)
     logger = get_run_logger()
     if problem := raw_dir_problem(settings.raw_dir):
         raise RawDirMissing(problem)
-    known = set(query(settings, "SELECT DISTINCT sha256 FROM {files}").column("sha256").to_pylist())
-    found = discover(settings, known, on_new)
+    found = discover(
+        settings,
+        lambda: set(query(settings, "SELECT DISTINCT sha256 FROM {files}").column("sha256").to_pylist()),
+        on_new,
+    )
     if outside := found.outside:
         logger.warning(
             "ignored %d symbolic link(s) leaving the raw directory %s (nothing outside it is read): %s%s",
