@@ -8,7 +8,7 @@ same generated corpus, entities off, in turns for `--rounds` rounds. Prefect's o
 `runs` table) minus the plain run's, as a share of the flow's; it also holds the flow's small steps that need
 Prefect's API (the run's bookkeeping, the progress and data-quality artifacts) and its compaction check, so it is
 an upper bound.
-Figures are printed, never asserted.
+Figures are printed and saved (benchmarks/results/bench_overhead.json), never asserted.
 """
 
 import argparse
@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
+from results import save  # noqa: E402 (benchmarks/results.py, beside this script)
 
 from newsetl.catalog import write_catalog  # noqa: E402
 from newsetl.commit import apply_plan  # noqa: E402
@@ -118,6 +119,15 @@ def main() -> None:
     flow_total = sum(r["flow_s"] for r in rounds)
     overall = f"{(flow_total - plain_total) / flow_total:.1%}"
     print(json.dumps({"articles": args.articles, "rounds": rounds, "prefect_overhead": overall}, indent=1))
+    rows = [
+        {"round": str(i), "articles": args.articles, "plain_s": r["plain_s"]["total"], "plain_steps_s": r["plain_s"],
+         "flow_s": r["flow_s"], "cli_s": r["cli_s"], "prefect_overhead": r["prefect_overhead"]}
+        for i, r in enumerate(rounds, 1)
+    ]  # fmt: skip
+    rows.append({"round": "all", "articles": args.articles, "plain_s": round(plain_total, 2),
+                 "flow_s": round(flow_total, 1), "cli_s": round(sum(r["cli_s"] for r in rounds), 1),
+                 "prefect_overhead": overall})  # fmt: skip
+    save("bench_overhead", rows)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,11 @@ def save(name: str, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+def _plain_steps(r: dict[str, Any]) -> str:
+    steps = r.get("plain_steps_s")
+    return f"{steps['extract']} / {steps['plan']}" if steps else ""
+
+
 def _mb_with_largest(r: dict[str, Any]) -> str:
     largest = r.get("peak_rss_mb_per_process") or r["largest_processes_mb"]
     return f"{r['peak_rss_mb']:,} ({', '.join(f'{m:,}' for m in largest)})"
@@ -77,6 +82,15 @@ COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
         ("commit s", lambda r: f"{r['stages_s'].get('commit_plan', 0.0)}"),
         ("peak RSS MB (largest processes)", _mb_with_largest),
         ("peak PSS MB", lambda r: f"{r['peak_pss_mb']:,}"),
+    ],
+    "bench_overhead": [
+        ("round", lambda r: r["round"]),
+        ("articles", lambda r: f"{r['articles']:,}"),
+        ("without Prefect s", lambda r: f"{r['plain_s']}"),
+        ("of which extract / plan s", _plain_steps),
+        ("flow s", lambda r: f"{r['flow_s']}"),
+        ("CLI s", lambda r: f"{r['cli_s']}"),
+        ("Prefect's overhead (upper bound)", lambda r: r["prefect_overhead"]),
     ],
 }
 
