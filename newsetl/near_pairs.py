@@ -222,6 +222,8 @@ def verify_pairs(
     of pairs a run has. With many blocks, a helper process checks a block whenever it has room for one
     (HELPER_QUEUE): fingerprinting is Python, and would leave the machine's other core idle. The pairs found do
     not depend on who checked them."""
+    if not likely:
+        return {}
     blocks = component_blocks(likely, VERIFY_BLOCK)
     pairs_of: dict[int, list[tuple[str, str]]] = {}
     for a, b in likely:
@@ -277,10 +279,17 @@ def verify_pairs(
 
 
 def decide_near(
-    con: duckdb.DuckDBPyConnection, finals: list[Path], settings: Settings
+    con: duckdb.DuckDBPyConnection,
+    finals: list[Path],
+    settings: Settings,
+    checked: dict[frozenset[str], float | None] | None = None,
 ) -> tuple[pa.Table, dict[str, int]]:
     """Verify the LSH candidate pairs and decide near copies: returns (node, target, similarity) and counts of
     the pairs at each step.
+
+    `checked` holds the pairs verified by an earlier round of the same plan (their similarity, None when not
+    near): a plan that decides again after restaging a few records verifies only the pairs those bring, since a
+    pair's similarity depends on its two texts alone. It is filled with the pairs verified here.
 
     A pair whose MinHash signatures are far from the threshold is dropped; every other candidate's Jaccard
     similarity is computed from the two texts. Nodes are visited earliest first (a story's newest version as
@@ -292,7 +301,16 @@ def decide_near(
     candidates, likely = likely_pairs(con, finals, settings)
     if not candidates:
         return empty, {}
-    edges = verify_pairs(con, finals, likely, settings)
+    checked = {} if checked is None else checked
+    fresh = [(a, b) for a, b in likely if frozenset((a, b)) not in checked]
+    found_now = verify_pairs(con, finals, fresh, settings)
+    for a, b in fresh:
+        checked[frozenset((a, b))] = found_now.get(a, {}).get(b)
+    edges: dict[str, dict[str, float]] = {}
+    for a, b in likely:
+        if (similarity := checked[frozenset((a, b))]) is not None:
+            edges.setdefault(a, {})[b] = similarity
+            edges.setdefault(b, {})[a] = similarity
     counts = {"candidates": candidates, "likely": len(likely), "near": sum(map(len, edges.values())) // 2}
     if not edges:
         return empty, counts

@@ -97,13 +97,14 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     # 2. Decide against the history. A near copy an earlier run held back is decided again, staged anew from its
     # dump, when this run gives its story a version or displaces the article it was held against: until the
     # decisions touch no such copy.
+    checked: dict[frozenset[str], float | None] = {}
     while True:
         con = connect(settings)
         final_sql = parquet_sql(finals) if finals else scan_sql([], FINAL)
         load_keys(con, final_sql, settings, redecided, recleaned)
         con.execute(DECIDE_SQL)
         find_pairs(con)
-        near, pair_counts = decide_near(con, finals, settings)
+        near, pair_counts = decide_near(con, finals, settings, checked)
         con.register("near_found", near)
         con.execute("CREATE TEMP TABLE near AS SELECT * FROM near_found")
         con.execute(OUTCOME_SQL)
