@@ -56,10 +56,15 @@ def extract_file(f: DumpFile, settings: Settings, only: Set[int] | None = None) 
     """Parse and clean one dump as a stream (of the records numbered `only`, when given); a bad file or record
     becomes a Rejected, never an exception."""
     furniture = furniture_for(settings, f.source)
+    wanted = None if only is None else set(only)
     try:
         for item in read_dump(Path(f.path), max_record_bytes=settings.max_record_bytes):
-            if only is not None and item.record_no not in only:
-                continue
+            if wanted is not None:
+                if not wanted:
+                    return  # records come in the order of their numbers: the rest of the dump is not wanted
+                if item.record_no not in wanted:
+                    continue
+                wanted.discard(item.record_no)
             yield item if isinstance(item, Rejected) else clean_record(item, furniture)
     except FileNotFoundError:
         yield Rejected(None, Reason.UNREADABLE, "the file disappeared while being ingested: drop it again")
