@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_dedupe.py [--articles 20000] [--seed 0] [--workdir DIR]
 
 Generates a corpus (`generate_corpus`), ingests it with the real CLI against a local Prefect server, and reads
-`duplicates` and `articles` back from news.duckdb. Figures are printed, never asserted.
+`duplicates` and `articles` back from news.duckdb. Figures are printed and saved
+(benchmarks/results/bench_dedupe.json), never asserted.
 
 What is scored, per kind (exact, near, revision):
 - a truth pair is (a record the manifest gives that fate, the published record of the story it copies or
@@ -31,8 +32,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
+from results import save  # (benchmarks/results.py, beside this script)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -133,37 +136,63 @@ def correct(pair: Pair, truth: Truth) -> bool:
     return a in truth.root and truth.root.get(a) == truth.root.get(b)
 
 
-def ratio(n: int, d: int) -> str:
-    return f"{n / d:.4f}" if d else "-"
+def ratio(n: int, d: int) -> float | None:
+    return round(n / d, 4) if d else None
 
 
-def score(truth: Truth, published: Published) -> None:
-    """One line per kind, then every kind together (a pair found under any kind)."""
-    print("\n| kind | truth pairs | predicted pairs | true pos | found | precision | recall |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    totals: Counter[str] = Counter()
-    for kind in sorted(set(KINDS) | set(published.pairs)):
-        truth_pairs, predicted = truth.pairs.get(kind, []), published.pairs.get(kind, [])
-        tp = sum(correct(p, truth) for p in predicted)
-        hits = sum(found(p, kind, truth, published) for p in truth_pairs)
-        print(
-            f"| {kind} | {len(truth_pairs)} | {len(predicted)} | {tp} | {hits} | {ratio(tp, len(predicted))} | "
-            f"{ratio(hits, len(truth_pairs))} |"
-        )
-        totals.update(truth=len(truth_pairs), predicted=len(predicted), tp=tp)
-        totals["found"] += sum(joined(p, published) for p in truth_pairs)
-    t = totals
-    print(
-        f"| any | {t['truth']} | {t['predicted']} | {t['tp']} | {t['found']} | {ratio(t['tp'], t['predicted'])} | "
-        f"{ratio(t['found'], t['truth'])} |"
-    )
+def shown(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def score(truth: Truth, published: Published) -> list[dict[str, Any]]:
+    """One row per kind, then every kind together (a pair found under any kind); each printed as it comes."""
+    print("\n| kind | truth pairs | predicted pairs | true pos | found | precision | recall | templated merged |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     merged = Counter(
         kind
         for kind, pairs in published.pairs.items()
         for a, b in pairs
         if not correct((a, b), truth) and {truth.root.get(a), truth.root.get(b)} <= truth.templated
     )
-    print(f"\ntemplated near-misses wrongly merged: {sum(merged.values())} {dict(merged) or ''}")
+    rows: list[dict[str, Any]] = []
+    totals: Counter[str] = Counter()
+    for kind in sorted(set(KINDS) | set(published.pairs)):
+        truth_pairs, predicted = truth.pairs.get(kind, []), published.pairs.get(kind, [])
+        tp = sum(correct(p, truth) for p in predicted)
+        hits = sum(found(p, kind, truth, published) for p in truth_pairs)
+        rows.append(
+            {
+                "kind": kind,
+                "truth_pairs": len(truth_pairs),
+                "predicted_pairs": len(predicted),
+                "true_positives": tp,
+                "found": hits,
+                "precision": ratio(tp, len(predicted)),
+                "recall": ratio(hits, len(truth_pairs)),
+                "templated_wrongly_merged": merged[kind],
+            }
+        )
+        totals.update(truth=len(truth_pairs), predicted=len(predicted), tp=tp)
+        totals["found"] += sum(joined(p, published) for p in truth_pairs)
+    t = totals
+    rows.append(
+        {
+            "kind": "any",
+            "truth_pairs": t["truth"],
+            "predicted_pairs": t["predicted"],
+            "true_positives": t["tp"],
+            "found": t["found"],
+            "precision": ratio(t["tp"], t["predicted"]),
+            "recall": ratio(t["found"], t["truth"]),
+            "templated_wrongly_merged": sum(merged.values()),
+        }
+    )
+    for r in rows:
+        print(
+            f"| {r['kind']} | {r['truth_pairs']} | {r['predicted_pairs']} | {r['true_positives']} | {r['found']} | "
+            f"{shown(r['precision'])} | {shown(r['recall'])} | {r['templated_wrongly_merged']} |"
+        )
+    return rows
 
 
 def run_pipeline(env: dict[str, str], raw: Path, out: Path) -> float:
@@ -212,11 +241,14 @@ def main() -> None:
             seconds = run_pipeline(env, raw, out)
         truth = truth_of(manifest, story_kinds(args.seed, args.articles))
         published = published_of(out)
-        score(truth, published)
+        rows = score(truth, published)
         print(f"\nnewsetl run: {seconds:.1f} s, {args.articles / seconds:.0f} articles/s")
         texts = published.texts
         per_text = microseconds(lambda: [band_keys_of(t) for t in texts], number=1, repeat=3) / max(1, len(texts))
         print(f"band keys: {per_text:.0f} us per published article ({len(texts)} timed)")
+    # The run's speed and the band keys' cost belong to the whole corpus, so only the `any` row carries them.
+    rows[-1] |= {"run_s": round(seconds, 1), "band_keys_us_per_article": round(per_text)}
+    save("bench_dedupe", [{"articles": args.articles, "seed": args.seed} | r for r in rows])
 
 
 if __name__ == "__main__":

@@ -105,6 +105,19 @@ COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
         ("articles/CPU-s", _blank_or(",.1f", "articles_per_cpu_s")),
         ("CPU ms/article", _blank_or(".3f", "cpu_ms_per_article")),
     ],
+    "bench_dedupe": [
+        ("articles", lambda r: f"{r['articles']:,}"),
+        ("kind", lambda r: r["kind"]),
+        ("truth pairs", lambda r: f"{r['truth_pairs']:,}"),
+        ("predicted pairs", lambda r: f"{r['predicted_pairs']:,}"),
+        ("true pos", lambda r: f"{r['true_positives']:,}"),
+        ("found", lambda r: f"{r['found']:,}"),
+        ("precision", _blank_or(".4f", "precision")),
+        ("recall", _blank_or(".4f", "recall")),
+        ("templated stories wrongly merged", lambda r: f"{r['templated_wrongly_merged']}"),
+        ("newsetl run s", _blank_or("", "run_s")),
+        ("band keys us/article", _blank_or(",", "band_keys_us_per_article")),
+    ],
 }
 
 
