@@ -46,14 +46,15 @@ COMMIT_THREADS = 2
 # The rows to delete before a plan's first part: those of the articles it displaces or cleans again, the
 # duplicates that pointed to an article that now is a duplicate itself, the duplicates of a text a newcomer now
 # stands for, those of a text decided again (the plan re-adds each of them as it now stands), and the learned
-# furniture of the sources the run counts again.
-DELETES: dict[str, list[tuple[str, str]]] = {
-    "duplicates": [("duplicate_of", "moved"), ("content_hash", "rehashed"), ("content_hash", "redecided")],
+# furniture of the sources the run counts again. The lists of one column are deleted together: each delete
+# rewrites every file holding a row it names.
+DELETES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
+    "duplicates": [("duplicate_of", ("moved",)), ("content_hash", ("rehashed", "redecided"))],
     **{
-        name: [("article_id", "displaced"), ("article_id", "recleaned")]
+        name: [("article_id", ("displaced", "recleaned"))]
         for name in ("captions", "entities", "keywords", "articles", "near_index", "near_signatures")
     },
-    "furniture": [("source", "furniture_sources")],
+    "furniture": [("source", ("furniture_sources",))],
 }
 
 
@@ -75,11 +76,12 @@ def apply_plan(plan_dir: Path, settings: Settings) -> list[str]:
         table = open_table(settings, name)
         held = committed_version(table)
         first = plan["seq"] * PARTS
-        for column, listed in DELETES.get(name, []):
-            if plan.get(listed) and held < first:
+        for column, lists in DELETES.get(name, []):
+            values = [value for listed in lists for value in plan.get(listed, [])]
+            if values and held < first:
                 # Replaced rows leave before their successors arrive (even when the plan has no part for this
                 # table); until a part is in, deleting again is harmless.
-                delete_where_in(table, column, plan[listed])
+                delete_where_in(table, column, values)
                 table = open_table(settings, name)
         parts = sorted((plan_dir / name).glob("part-*.parquet"))
         for part, path in enumerate(parts):
