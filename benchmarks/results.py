@@ -118,6 +118,16 @@ COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
         ("newsetl run s", _blank_or("", "run_s")),
         ("band keys us/article", _blank_or(",", "band_keys_us_per_article")),
     ],
+    "bench_query": [
+        ("archive", lambda r: r["built"]),
+        ("articles", lambda r: f"{r['articles']:,}"),
+        ("compacted", lambda r: f"yes ({r['compact_s']} s)" if r["compacted"] else "no"),
+        ("query", lambda r: r["query"]),
+        ("month's articles", lambda r: f"{r['month_articles']:,}"),
+        ("files read", lambda r: f"{r['files_read']} of {r['files_listed']}"),
+        ("first s", lambda r: f"{r['first_s']:.3f}"),
+        ("best of 3 s", lambda r: f"{r['best_s']:.3f}"),
+    ],
 }
 
 
