@@ -204,12 +204,13 @@ def _captions(lines: list[str], furniture: frozenset[str]) -> dict[str, str]:
     captions: dict[str, str] = {}
     previous, spelled = "", ""
     for line in lines:
-        folded = fold_typography(line)
-        if line and folded == previous and folded not in captions and line.casefold() not in furniture:
-            captions[folded] = spelled
-        if folded != previous:
+        # Folding keeps a text's length: lines of two lengths are two lines, and need no folding to tell.
+        same = len(line) == len(previous) and fold_typography(line) == fold_typography(previous)
+        if line and same and line.casefold() not in furniture:
+            captions.setdefault(fold_typography(line), spelled)
+        if not same:
             spelled = line
-        previous = folded
+        previous = line
     return captions
 
 
@@ -238,7 +239,8 @@ def clean_record(raw: RawRecord, furniture: frozenset[str] = DEFAULT_FURNITURE) 
         furniture = _normalised(furniture)
     lines = _clean_lines(raw.lines)
     captions = _captions(lines, furniture)
-    body = _strip_furniture([line for line in lines if line and fold_typography(line) not in captions], furniture)
+    kept = [line for line in lines if line and not (captions and fold_typography(line) in captions)]
+    body = _strip_furniture(kept, furniture)
     if not body:
         return Rejected(
             n,

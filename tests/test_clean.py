@@ -213,6 +213,14 @@ def test_a_caption_in_two_typographies_is_one_caption_spelled_as_first_seen() ->
     assert cleaned.paragraphs == ["First.", "Second."]
 
 
+@given(st.text(alphabet=st.sampled_from("ab '\"-‘’‚‛′ʼ`“”„‟″«»‐‑‒–—―−é")))
+def test_folding_typography_keeps_a_texts_length(text: str) -> None:
+    # Caption detection tells two lines of different lengths apart without folding them.
+    from newsetl.clean import fold_typography
+
+    assert len(fold_typography(text)) == len(text)
+
+
 def test_titles_differing_only_in_typography_hash_alike() -> None:
     from newsetl.article import content_hash
 
