@@ -9,7 +9,8 @@ fresh record numbers, one after another into a single dump of that size, going r
 round marks the words of its copies, so they are new articles, not near duplicates) until the size is reached;
 `--small-files` writes that many one-record dumps. Each is ingested by the real CLI against a local Prefect
 server with entities off; seconds, records per second, the peak RSS of the run's process tree (and of its
-largest process) and the flow's peak by task are printed, never asserted.
+largest processes) and the flow's peak by task are printed and saved (benchmarks/results/bench_shapes.json),
+never asserted.
 """
 
 import argparse
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
 from bench_run import flow_peak_by_stage, timed_run  # noqa: E402  # (benchmarks/ is first on sys.path when run as a script)
+from results import save  # noqa: E402
 
 from newsetl.devserver import prefect_server  # noqa: E402
 from newsetl.generate import SOURCE_TIMEZONES  # noqa: E402
@@ -142,19 +144,21 @@ def main() -> None:
             run_id = con.sql("SELECT run_id FROM runs").fetchall()[0][0]
             con.close()
             by_stage = asyncio.run(flow_peak_by_stage(env, run_id, flow_rss))
-            rows.append((name, records, raw_mb, made, seconds, peak, each, pss))
             figures = {"input": name, "records": records, "raw_mb": round(raw_mb), "written_s": round(made, 1),
-                       "run_s": round(seconds, 1), "peak_rss_mb": round(peak / 1024), "peak_pss_mb": round(pss / 1024),
+                       "run_s": round(seconds, 1), "records_per_s": round(records / seconds),
+                       "peak_rss_mb": round(peak / 1024), "peak_pss_mb": round(pss / 1024),
                        "largest_processes_mb": [round(k / 1024) for k in each[:3]],
                        "flow_peak_mb_by_stage": by_stage}  # fmt: skip
+            rows.append(figures)
             print(json.dumps(figures), flush=True)
     print("\n| input | records | raw MB | run s | records/s | peak RSS MB | largest process MB | peak PSS MB |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, records, raw_mb, _, seconds, peak, each, pss in rows:
+    for r in rows:
         print(
-            f"| {name} | {records:,} | {raw_mb:,.0f} | {seconds:.0f} | {records / seconds:,.0f} | "
-            f"{peak / 1024:,.0f} | {each[0] / 1024:,.0f} | {pss / 1024:,.0f} |"
+            f"| {r['input']} | {r['records']:,} | {r['raw_mb']:,} | {r['run_s']:.0f} | {r['records_per_s']:,} | "
+            f"{r['peak_rss_mb']:,} | {r['largest_processes_mb'][0]:,} | {r['peak_pss_mb']:,} |"
         )
+    save("bench_shapes", rows)
 
 
 if __name__ == "__main__":

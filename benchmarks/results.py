@@ -50,6 +50,11 @@ def _mb_with_largest(r: dict[str, Any]) -> str:
     return f"{r['peak_rss_mb']:,} ({', '.join(f'{m:,}' for m in largest)})"
 
 
+def _flow_peak(r: dict[str, Any]) -> str:
+    stage, mb = next(iter(r["flow_peak_mb_by_stage"].items()), ("", 0))
+    return f"{mb:,} ({stage})"
+
+
 # Per benchmark: the table's columns, each a header and how a row gives its cell.
 COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
     "bench_run": [
@@ -127,6 +132,16 @@ COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
         ("files read", lambda r: f"{r['files_read']} of {r['files_listed']}"),
         ("first s", lambda r: f"{r['first_s']:.3f}"),
         ("best of 3 s", lambda r: f"{r['best_s']:.3f}"),
+    ],
+    "bench_shapes": [
+        ("input", lambda r: r["input"]),
+        ("records", lambda r: f"{r['records']:,}"),
+        ("raw MB", lambda r: f"{r['raw_mb']:,}"),
+        ("run s", lambda r: f"{r['run_s']}"),
+        ("records/s", lambda r: f"{r['records_per_s']:,}"),
+        ("peak RSS MB (largest processes)", _mb_with_largest),
+        ("peak PSS MB", lambda r: f"{r['peak_pss_mb']:,}"),
+        ("flow's process, peak MB (during)", _flow_peak),
     ],
 }
 
