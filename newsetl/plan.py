@@ -136,6 +136,7 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
         rehashed = [r[0] for r in con.execute("SELECT content_hash FROM rehashed ORDER BY 1").fetchall()]
     finally:
         con.close()
+    release_memory()  # what the decisions' reads left in Arrow's pool would add to the peak of the writes
     write_published(finals, publish, run_id, tmp)
     files = with_run_columns([pq.read_table(d / "files.parquet") for d in staged], FILES, run_id)
     quarantined = with_run_columns(quarantine, QUARANTINE, run_id)
@@ -315,6 +316,8 @@ def write_published(finals: list[Path], publish: pa.Table, run_id: str, plan: Pa
         pq.write_table(index.select(NEAR_INDEX.names).cast(NEAR_INDEX), part_path(plan, "near_index", part))
         signed = chosen.select(["article_id", "minhash"]).append_column("run_id", run)
         pq.write_table(signed.cast(NEAR_SIGNATURES), part_path(plan, "near_signatures", part))
+        del final, chosen, articles, captions, index, signed
+        release_memory()  # each chunk's buffers are given back, not kept for the next (a chunk is tens of MB)
 
     with ThreadPoolExecutor(PUBLISH_THREADS) as pool:
         for done in [pool.submit(write, part, path) for part, path in enumerate(finals)]:
