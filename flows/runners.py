@@ -17,9 +17,9 @@ class ExtractPool(ProcessPoolTaskRunner):
     """Prefect's process pool, with workers forked from a server that has imported what they need, and let go on
     a thread once every batch is staged.
 
-    Prefect's pool spawns fresh interpreters, each of which imports Prefect and the flow before its first batch
-    (1.5 s of CPU, while the other worker does the same), after discovery. The workers' exit (about 0.5 s)
-    overlaps the plan's start instead of delaying it; after an error it waits for them, as Prefect's does."""
+    Prefect's pool spawns fresh interpreters, each of which imports Prefect and the flow before its first batch,
+    after discovery, while the other worker does the same. The workers' exit overlaps the plan's start instead
+    of delaying it; after an error it waits for them, as Prefect's does."""
 
     def __enter__(self) -> "ExtractPool":
         super().__enter__()

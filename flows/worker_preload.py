@@ -1,13 +1,12 @@
 """Imported once by the server the extract workers are forked from (see newsetl.runtime), after Prefect and
 the flow: what each worker would otherwise do before its first batch is done there, once.
 
-That is Prefect's scan of the installed packages for its collections (it imports prefect-dask and Dask: 0.3 to
-0.45 s, and 15 MB), which a worker makes when it rebuilds the flow's context, whose result storage is a block.
-(The language model stays out: it would add 73 MB to the server, which outlives the workers into the plan, the
-run's peak of memory.)
+That is Prefect's scan of the installed packages for its collections (it imports prefect-dask and Dask), which a
+worker makes when it rebuilds the flow's context, whose result storage is a block. (The language model stays
+out: the server outlives the workers into the plan, the run's peak of memory.)
 
-The server's own exit skips the interpreter's shutdown (tearing down Prefect and every module one by one, 0.4 to
-0.7 s): it has nothing to flush, and whoever reads the output of `newsetl run` waits for it, since it holds the
+The server's own exit skips the interpreter's shutdown (tearing down Prefect and every module one by one): it
+has nothing to flush, and whoever reads the output of `newsetl run` waits for it, since it holds the
 same stdout. The workers never run this hook: a forked worker leaves through `os._exit`."""
 
 import atexit

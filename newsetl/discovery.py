@@ -205,9 +205,8 @@ def make_batches(files: list[DumpFile], max_files: int, max_bytes: int, workers:
 def batch_shares(total: int, count: int, workers: int) -> list[float]:
     """The bytes each batch is cut to: `count` equal shares, but the last round's shares (one a worker) are each
     cut into a half and two quarters when a quarter is at least TAIL_BYTES. The pool hands the next batch to
-    the first worker free, so the workers then end within about a quarter share of each other: with equal shares,
-    the last worker of a 100,000-article run went on alone for up to 6 s of its 12 s batch (2.8 s on average, 0.6 s
-    with these)."""
+    the first worker free, so the workers then end within about a quarter share of each other, where with equal
+    shares the last worker went on alone for a good part of its batch (docs/performance.md)."""
     share = total / count if count else 0.0
     if not workers or share / 4 < TAIL_BYTES:
         return [share] * count

@@ -172,11 +172,11 @@ def likely_pairs(
 
 # Texts fingerprinted and checked at once: whole groups of connected likely pairs, about this many texts a block.
 VERIFY_BLOCK = 1000
-# From this many blocks on, a helper process checks blocks too (starting one takes it 0.2 s or more).
+# From this many blocks on, a helper process checks blocks too: below it, starting one costs more than it saves.
 VERIFY_HELPER_BLOCKS = 4
 # The helper is forked from the server the extract workers came from, which has imported the near-duplicate code
 # (see newsetl.runtime), so it is ready at once; it holds up to HELPER_QUEUE blocks, so it never waits for this
-# process. At 100,000 records it checked 10,000 of 20,000 texts; a fresh interpreter holding one block, 5,000.
+# process: a fresh interpreter holding one block would check half as many (docs/performance.md).
 # (Not a fork of this process, whose DuckDB threads may hold locks; "spawn" where there is no fork server.)
 HELPER_QUEUE = 2
 HELPER_START = "forkserver" if FORKSERVER else "spawn"

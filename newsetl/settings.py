@@ -71,8 +71,8 @@ class Settings(BaseSettings):
     # run's counts of new articles and duplicates are then the rounds' sums: an article published by one round
     # and displaced by an earlier copy in a later round is counted in both.
     plan_records: int = Field(default=100_000, ge=1)
-    # DuckDB's cap while deduplicating (it spills beyond). A round of 100,000 records against 700,000 articles
-    # peaked at 724 MB with 384MB, 857 MB with 512MB and 658 MB with 256MB, all in 17-18 s; 128MB ran out.
+    # DuckDB's cap while deduplicating (it spills beyond): it sets the plan's peak of memory, and a cap a round
+    # outgrows stops the run with a message naming this setting (docs/performance.md, "DuckDB's cap").
     duckdb_memory_limit: str = "384MB"
     # Compaction (`newsetl compact`, and a run when files pile up) writes files of about this size: large enough
     # that a month of articles is a few files, small enough that replacing a few articles stays cheap: a file

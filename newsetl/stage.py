@@ -28,8 +28,8 @@ from newsetl.settings import Settings
 EXTRACT_VERSION = "10"
 # Rows buffered before a row group is written: bounds memory whatever the size of a batch.
 FLUSH_ROWS = 1000
-# Articles tokenised and described at once. Numpy counts the keywords of 50 as fast per article as those of
-# 1,000, and the tokens of 100 take 3 MB (those of 1,000 made the worker's peak 50 MB higher).
+# Articles tokenised and described at once: numpy counts the keywords of a hundred as fast per article as those
+# of a thousand, whose tokens would raise the worker's peak of memory for nothing.
 DESCRIBE_ROWS = 100
 # The case of the words the entity model read in a batch (newsetl/entities.py CaseCounts).
 CASE_FILE = "case_counts.parquet"
