@@ -6,7 +6,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from newsetl.clean import DEFAULT_FURNITURE, clean_record, clean_text, parse_date_line
+from newsetl.clean import DEFAULT_FURNITURE, clean_record, clean_text, fold_typography, parse_date_line
 from newsetl.generate import mojibake
 from newsetl.reasons import Reason
 from newsetl.records import CleanRecord, RawRecord, Rejected
@@ -216,8 +216,6 @@ def test_a_caption_in_two_typographies_is_one_caption_spelled_as_first_seen() ->
 @given(st.text(alphabet=st.sampled_from("ab '\"-‘’‚‛′ʼ`“”„‟″«»‐‑‒–—―−é")))
 def test_folding_typography_keeps_a_texts_length(text: str) -> None:
     # Caption detection tells two lines of different lengths apart without folding them.
-    from newsetl.clean import fold_typography
-
     assert len(fold_typography(text)) == len(text)
 
 
