@@ -282,7 +282,7 @@ def decide_near(
     con: duckdb.DuckDBPyConnection,
     finals: list[Path],
     settings: Settings,
-    checked: dict[frozenset[str], float | None] | None = None,
+    checked: dict[frozenset[str], float | None],
 ) -> tuple[pa.Table, dict[str, int]]:
     """Verify the LSH candidate pairs and decide near copies: returns (node, target, similarity) and counts of
     the pairs at each step.
@@ -301,7 +301,6 @@ def decide_near(
     candidates, likely = likely_pairs(con, finals, settings)
     if not candidates:
         return empty, {}
-    checked = {} if checked is None else checked
     fresh = [(a, b) for a, b in likely if frozenset((a, b)) not in checked]
     found_now = verify_pairs(con, finals, fresh, settings)
     for a, b in fresh:
