@@ -107,6 +107,7 @@ def sha256_of(path: Path) -> str:
 # A file whose path, size, modification time (ns) and inode are those of the last scan has the same bytes: its
 # SHA-256 is taken from this cache instead of reading the file again, so a run with nothing new reads no dump.
 # (Only a write that keeps the size and lands in the same nanosecond as the previous one would go unseen.)
+HASH_CACHE_NAME = "raw-hashes.parquet"
 HASH_CACHE = pa.schema(
     [
         ("path", pa.string()),
@@ -118,17 +119,35 @@ HASH_CACHE = pa.schema(
 )
 
 
+def read_hash_cache(cache: Path) -> dict[tuple[str, int, int, int], str]:
+    """The cache as {(path, size, mtime_ns, inode): sha256}; empty when there is none or it is damaged (which
+    only costs a rehash)."""
+    if not cache.is_file():
+        return {}
+    try:
+        t = pq.read_table(cache, schema=HASH_CACHE)
+    except (pa.ArrowException, OSError):
+        return {}
+    return dict(zip(zip(*(t.column(c).to_pylist() for c in HASH_CACHE.names[:4]), strict=True),
+                    t.column("sha256").to_pylist(), strict=True))  # fmt: skip
+
+
+def current_sha256(paths: list[Path], settings: Settings) -> list[str]:
+    """SHA-256 of these dumps as they are now: from the run's discovery cache when a file's stat is the one it
+    cached (the cache is not rewritten), else read."""
+    cached = read_hash_cache(settings.state_dir / HASH_CACHE_NAME)
+    digests = []
+    for path in paths:
+        st = path.stat(follow_symlinks=False)
+        digest = cached.get((str(path), st.st_size, st.st_mtime_ns, st.st_ino))
+        digests.append(digest or sha256_of(path))
+    return digests
+
+
 def hash_files(found: list[Scanned], cache: Path, before_hashing: Callable[[], None] | None = None) -> list[str]:
     """SHA-256 of each scanned file, from the cache when its stat is unchanged; the cache is then rewritten.
     `before_hashing` is called first when a file is not in the cache (it is most likely new)."""
-    cached: dict[tuple[str, int, int, int], str] = {}
-    if cache.is_file():
-        try:
-            t = pq.read_table(cache, schema=HASH_CACHE)
-            cached = dict(zip(zip(*(t.column(c).to_pylist() for c in HASH_CACHE.names[:4]), strict=True),
-                              t.column("sha256").to_pylist(), strict=True))  # fmt: skip
-        except (pa.ArrowException, OSError):
-            cached = {}  # a damaged cache only costs a rehash
+    cached = read_hash_cache(cache)
     hashes = [cached.get((f.path, f.size, f.mtime_ns, f.inode), "") for f in found]
     todo = [i for i, digest in enumerate(hashes) if not digest]
     if todo and before_hashing is not None:
@@ -160,7 +179,7 @@ def discover(settings: Settings, known: Callable[[], set[str]], on_new: Callable
     starts gets going before the ingested hashes are read."""
     outside: list[str] = []
     found, ignored = _scan(settings.raw_dir, outside)
-    hashes = hash_files(found, settings.state_dir / "raw-hashes.parquet", on_new)
+    hashes = hash_files(found, settings.state_dir / HASH_CACHE_NAME, on_new)
     root = str(settings.raw_dir.resolve())
     ingested = known()
     new: list[DumpFile] = []
