@@ -70,6 +70,7 @@ def article_row(record: CleanRecord, source: str, source_file: str, file_sha256:
         "month": published.month if published else None,
         "captions": record.captions,
         "furniture_removed": [],
+        "record_offset": record.offset,
         **dict(zip(("head", "tail"), edge_templates(record.paragraphs), strict=True)),
     }
 

@@ -254,4 +254,5 @@ def clean_record(raw: RawRecord, furniture: frozenset[str] = DEFAULT_FURNITURE) 
         story_code=story_code or None,
         captions=list(captions.values()),
         paragraphs=body,
+        offset=raw.offset,
     )

@@ -40,6 +40,7 @@ COMMIT_ORDER = [
     "furniture",
     "edges",
     "word_case",
+    "record_offsets",
     "files",
 ]
 COMMIT_THREADS = 2

@@ -118,35 +118,54 @@ PUBLISHED_SIDE = "hash(CASE WHEN starts_with(a, 'h') THEN a ELSE b END)"
 
 
 def likely_pairs(
-    con: duckdb.DuckDBPyConnection, finals: list[Path], settings: Settings
+    con: duckdb.DuckDBPyConnection,
+    finals: list[Path],
+    settings: Settings,
+    checked: dict[frozenset[str], float | None],
+    estimated: list[Path],
 ) -> tuple[int, list[tuple[str, str]]]:
     """The number of candidate pairs, and those whose MinHash estimate is within ESTIMATE_MARGIN of the
     threshold (see near.py).
 
+    A pair in `estimated` (the candidate pairs of the plan's earlier rounds, as Parquet files) is not estimated
+    again, since its estimate depends on its two signatures alone: it is likely when it was then, that is when
+    `checked` holds it (see decide_near).
+
     The run's signatures are held whole; the published ones a part at a time, each part with its pairs, so
     memory does not grow with the archive. The pairs are read as row numbers into the part's matrix and
     compared 20,000 at a time (two signature matrices of 8 MB)."""
-    ((total, published),) = con.execute(
-        "SELECT count(*), count(DISTINCT CASE WHEN starts_with(a, 'h') THEN a WHEN starts_with(b, 'h') THEN b END) "
-        "FROM pairs"
-    ).fetchall()
+    ((total,),) = con.execute("SELECT count(*) FROM pairs").fetchall()
     if not total:
         return 0, []
+    kept: list[tuple[str, str]] = []
+    con.execute("CREATE OR REPLACE TEMP VIEW fresh_pairs AS SELECT * FROM pairs")
+    if estimated:
+        close = [(min(pair), max(pair)) for pair in checked]  # (a frozenset of one node is a pair of it with itself)
+        close += [(b, a) for a, b in close]
+        con.register("close_before", pa.table({"a": [a for a, _ in close], "b": [b for _, b in close]}))
+        kept += con.execute("SELECT a, b FROM pairs SEMI JOIN close_before USING (a, b)").fetchall()
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW fresh_pairs AS SELECT * FROM pairs ANTI JOIN {parquet_sql(estimated)} "
+            "USING (a, b)"
+        )
+    ((published,),) = con.execute(
+        "SELECT count(DISTINCT CASE WHEN starts_with(a, 'h') THEN a WHEN starts_with(b, 'h') THEN b END) "
+        "FROM fresh_pairs"
+    ).fetchall()
     positions = con.sql(
-        "SELECT DISTINCT substr(node, 2)::BIGINT AS pos FROM (SELECT a AS node FROM pairs UNION ALL "
-        "SELECT b FROM pairs) WHERE starts_with(node, 'r')"
+        "SELECT DISTINCT substr(node, 2)::BIGINT AS pos FROM (SELECT a AS node FROM fresh_pairs UNION ALL "
+        "SELECT b FROM fresh_pairs) WHERE starts_with(node, 'r')"
     ).to_arrow_table()
     run_names, run_matrix = run_signatures(finals, positions.column("pos").combine_chunks())
     parts = max(1, -(-published // SIGNATURE_PART_ROWS))
     floor = settings.near_threshold - ESTIMATE_MARGIN
-    kept: list[tuple[str, str]] = []
     for part in range(parts):
         where = f"{PUBLISHED_SIDE} % {parts} = {part}"
         ids = [
             n[1:]
             for (n,) in con.execute(
-                f"SELECT DISTINCT node FROM (SELECT a AS node FROM pairs WHERE {where} UNION ALL "
-                f"SELECT b FROM pairs WHERE {where}) WHERE starts_with(node, 'h')"
+                f"SELECT DISTINCT node FROM (SELECT a AS node FROM fresh_pairs WHERE {where} UNION ALL "
+                f"SELECT b FROM fresh_pairs WHERE {where}) WHERE starts_with(node, 'h')"
             ).fetchall()
         ]
         hist_names, matrix = history_signatures(con, ids, settings, head=run_matrix)
@@ -155,7 +174,7 @@ def likely_pairs(
         del ids, hist_names, names
         # A node without a signature (none should be) has no row: its pairs are not candidates.
         found = con.sql(
-            f"""SELECT p.a, p.b, x.row AS ra, y.row AS rb FROM pairs p
+            f"""SELECT p.a, p.b, x.row AS ra, y.row AS rb FROM fresh_pairs p
                 JOIN signature_rows x ON x.node = p.a JOIN signature_rows y ON y.node = p.b WHERE {where}"""
         )
         for batch in found.to_arrow_reader(20_000):
@@ -283,13 +302,15 @@ def decide_near(
     finals: list[Path],
     settings: Settings,
     checked: dict[frozenset[str], float | None],
+    estimated: list[Path],
 ) -> tuple[pa.Table, dict[str, int]]:
     """Verify the LSH candidate pairs and decide near copies: returns (node, target, similarity) and counts of
     the pairs at each step.
 
     `checked` holds the pairs verified by an earlier round of the same plan (their similarity, None when not
-    near): a plan that decides again after restaging a few records verifies only the pairs those bring, since a
-    pair's similarity depends on its two texts alone. It is filled with the pairs verified here.
+    near), and `estimated` its candidate pairs: a plan that decides again after restaging a few records
+    estimates and verifies only the pairs those bring, since a pair's estimate and similarity depend on its two
+    signatures and texts alone. `checked` is filled with the pairs verified here.
 
     A pair whose MinHash signatures are far from the threshold is dropped; every other candidate's Jaccard
     similarity is computed from the two texts. Nodes are visited earliest first (a story's newest version as
@@ -298,7 +319,7 @@ def decide_near(
     the article, whichever run brought it."""
     empty = pa.table({"node": pa.array([], pa.string()), "target": pa.array([], pa.string()),
                       "similarity": pa.array([], pa.float64())})  # fmt: skip
-    candidates, likely = likely_pairs(con, finals, settings)
+    candidates, likely = likely_pairs(con, finals, settings, checked, estimated)
     if not candidates:
         return empty, {}
     fresh = [(a, b) for a, b in likely if frozenset((a, b)) not in checked]

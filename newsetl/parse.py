@@ -176,16 +176,22 @@ def _truncated(number: int | None, finished: int, damage: Exception) -> Rejected
     )
 
 
-def _parse_lines(source: LineSource, max_record_bytes: int) -> Iterator[RawRecord | Rejected]:
-    """Split decoded lines into records; whole-file problems become a single Rejected."""
+def _parse_lines(
+    source: LineSource, max_record_bytes: int, *, first: int = 0, start: int | None = None
+) -> Iterator[RawRecord | Rejected]:
+    """Split decoded lines into records, numbered from `first`; whole-file problems become a single Rejected.
+    With `start`, the byte position of the first line (lines of a plain UTF-8 file, whose sizes are exact),
+    each record carries the byte offset of its first line."""
     la = _Lookahead(iter(source))
     line_no = 0
+    position = start or 0
+    record_offset: int | None = None
     # The open record: its header, where it began, its lines (None once it is too large) and its size.
     header: _Header | None = None
     start_line = 0
     lines: list[str] | None = None
     size = 0
-    finished = 0
+    finished = first
     # Text before the first record.
     stray_line = 0
     stray_text = ""
@@ -208,7 +214,7 @@ def _parse_lines(source: LineSource, max_record_bytes: int) -> Iterator[RawRecor
                 Reason.NO_TITLE,
                 f"record {n} (line {start_line}) has no title line: check the scraper's output for this story",
             )
-        return RawRecord(n, header.date_line, header.title, header.story_code, lines)
+        return RawRecord(n, header.date_line, header.title, header.story_code, lines, record_offset)
 
     while True:
         line = la.pop()
@@ -216,6 +222,7 @@ def _parse_lines(source: LineSource, max_record_bytes: int) -> Iterator[RawRecor
             break
         text, nbytes = line
         line_no += 1
+        position += nbytes
         number = _record_number(text)
         found = _match_header(number, la, 0) if number is not None else None
         if found is None and number is not None and header is None and not stray_line:
@@ -243,10 +250,12 @@ def _parse_lines(source: LineSource, max_record_bytes: int) -> Iterator[RawRecor
                 "check the scraper's output; the records after it were kept",
             )
         header, start_line, lines, size = found, line_no, [], nbytes
+        record_offset = position - nbytes if start is not None else None
         for _ in range(found.size):
             taken = la.pop()
             assert taken is not None
             size += taken[1]
+            position += taken[1]
         line_no += found.size
         if size > max_record_bytes:
             lines = None
@@ -289,4 +298,22 @@ def read_dump(path: Path, *, max_record_bytes: int = 4_000_000) -> Iterator[RawR
     with open_dump(path) as stream:
         if bom:
             stream.read(bom)
-        yield from _parse_lines(LineSource(stream, encoding, max_record_bytes), max_record_bytes)
+        # Only a plain UTF-8 file's records get offsets: a gzip stream cannot be entered in the middle, and a
+        # UTF-16 line's size in bytes is not known exactly once decoded.
+        seekable = encoding == "utf-8" and not path.name.lower().endswith(".gz")
+        source = LineSource(stream, encoding, max_record_bytes)
+        yield from _parse_lines(source, max_record_bytes, start=bom if seekable else None)
+
+
+def read_record_at(path: Path, record_no: int, offset: int, *, max_record_bytes: int) -> RawRecord | Rejected | None:
+    """Record `record_no` of a plain UTF-8 dump, read from the byte `offset` where a full read found it (see
+    read_dump) without parsing the records before it; None when no record starts there.
+
+    It parses as in the full read: the record's header is recognised from the lines after it, and it ends
+    where the next record starts."""
+    with open(path, "rb", buffering=1 << 16) as stream:
+        stream.seek(offset)
+        source = LineSource(stream, "utf-8", max_record_bytes)
+        for item in _parse_lines(source, max_record_bytes, first=record_no, start=offset):
+            return item if item.record_no == record_no and not source.damage else None
+    return None

@@ -27,7 +27,7 @@ from newsetl.decide import (
     find_pairs,
     load_keys,
 )
-from newsetl.discovery import sha256_of, source_of
+from newsetl.discovery import current_sha256, source_of
 from newsetl.finish import (
     FINAL,
     PUBLISH_THREADS,
@@ -49,6 +49,7 @@ from newsetl.schemas import (
     NEAR_INDEX,
     NEAR_SIGNATURES,
     QUARANTINE,
+    RECORD_OFFSETS,
     STAGED_QUARANTINE,
     WORD_CASE,
 )
@@ -98,19 +99,22 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     # dump, when this run gives its story a version or displaces the article it was held against: until the
     # decisions touch no such copy.
     checked: dict[frozenset[str], float | None] = {}
+    estimated: list[Path] = []
     while True:
         con = connect(settings)
         final_sql = parquet_sql(finals) if finals else scan_sql([], FINAL)
         load_keys(con, final_sql, settings, redecided, recleaned)
         con.execute(DECIDE_SQL)
         find_pairs(con)
-        near, pair_counts = decide_near(con, finals, settings, checked)
+        near, pair_counts = decide_near(con, finals, settings, checked, estimated)
         con.register("near_found", near)
         con.execute("CREATE TEMP TABLE near AS SELECT * FROM near_found")
         con.execute(OUTCOME_SQL)
         again, texts = restage(con, settings, redecided, tmp / f"redecided-{len(redecided):08d}")
         if again is None:
             break
+        estimated.append(tmp / f"estimated-{len(estimated):03d}.parquet")
+        con.execute(f"COPY (SELECT a, b FROM pairs) TO {sql_literal(str(estimated[-1]))} (FORMAT parquet)")
         con.close()
         redecided |= texts
         finish([again])
@@ -145,7 +149,8 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     pq.write_table(learning.furniture, part_path(tmp, "furniture", 0))
     pq.write_table(with_run_columns([learning.edges], EDGES, run_id), part_path(tmp, "edges", 0))
     pq.write_table(with_run_columns([word_case_of(staged)], WORD_CASE, run_id), part_path(tmp, "word_case", 0))
-    for f in finals:
+    pq.write_table(with_run_columns([offsets_of(staged)], RECORD_OFFSETS, run_id), part_path(tmp, "record_offsets", 0))
+    for f in [*finals, *estimated]:
         f.unlink()
     release_memory()
     reasons = Counter(quarantined.column("reason").to_pylist())
@@ -246,15 +251,25 @@ def stage_texts(
         names=pa.table({"source_file": pa.array(names, pa.string())}),
     )
     recorded = dict(zip(files["source_file"].to_pylist(), files["sha256"].to_pylist(), strict=True))
-    dumps = []
-    for name in names:
-        path = settings.raw_dir / name
-        if path.is_file() and not path.is_symlink() and sha256_of(path) == recorded.get(name):
-            dumps.append(DumpFile(str(path), name, source_of(name), recorded[name], path.stat().st_size))
+    present = [n for n in names if (p := settings.raw_dir / n).is_file() and not p.is_symlink() and n in recorded]
+    paths = [settings.raw_dir / name for name in present]
+    dumps = [
+        DumpFile(str(path), name, source_of(name), digest, path.stat().st_size)
+        for name, path, digest in zip(present, paths, current_sha256(paths, settings), strict=True)
+        if digest == recorded[name]
+    ]
     shutil.rmtree(target, ignore_errors=True)
-    numbers: dict[str, set[int]] = {}
+    offsets = query(
+        settings,
+        """SELECT sha256, record_no, min(byte_offset) AS byte_offset FROM {record_offsets}
+           SEMI JOIN digests USING (sha256) GROUP BY ALL""",
+        digests=pa.table({"sha256": pa.array([d.sha256 for d in dumps], pa.string())}),
+    )
+    where = dict(zip(zip(offsets["sha256"].to_pylist(), offsets["record_no"].to_pylist(), strict=True),
+                     offsets["byte_offset"].to_pylist(), strict=True))  # fmt: skip
+    numbers: dict[str, dict[int, int | None]] = {}
     for f, n in wanted:
-        numbers.setdefault(f, set()).add(n)
+        numbers.setdefault(f, {})[n] = where.get((recorded.get(f), n))
     stage_batch(dumps, settings, target / "staged", only=numbers)
     rows = pq.read_table(target / "staged" / "records.parquet")
     shutil.rmtree(target / "staged")
@@ -264,6 +279,17 @@ def stage_texts(
     texts = {h for h in wanted.values() if h is not None} - lost
     keep = [key in wanted and (wanted[key] is None or wanted[key] in texts) for key in keys]
     return rows.filter(pa.array(keep, pa.bool_())), texts
+
+
+def offsets_of(staged: list[Path]) -> pa.Table:
+    """Where the staged records of plain UTF-8 dumps start in them (RECORD_OFFSETS but the run)."""
+    parts = []
+    for d in staged:
+        t = pq.read_table(d / "records.parquet", columns=["file_sha256", "record_no", "record_offset"])
+        parts.append(
+            t.filter(pc.is_valid(t.column("record_offset"))).rename_columns(["sha256", "record_no", "byte_offset"])
+        )
+    return pa.concat_tables(parts) if parts else RECORD_OFFSETS.empty_table().drop_columns(["run_id"])
 
 
 def repoint_sql(moved: dict[str, str], settings: Settings) -> str:

@@ -27,6 +27,7 @@ class RawRecord:
     title: str  # the title line as written ("" when missing)
     story_code: str | None  # the code after "Story Code :", None when missing
     lines: list[str] = field(default_factory=list)  # every line after the header: captions, body, trailer
+    offset: int | None = None  # the byte its number line starts at, in a plain UTF-8 dump (None in others)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,7 @@ class CleanRecord:
     story_code: str | None
     captions: list[str]  # each distinct caption once, in order of first appearance
     paragraphs: list[str]  # cleaned body paragraphs, captions and listed furniture removed
+    offset: int | None = None  # as in RawRecord: where a plan staging the record again reads it from
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,6 +160,12 @@ EDGES = pa.schema(
     ]
 )
 
+# Where each record of a plain UTF-8 dump starts (by the dump's SHA-256 and the record's position in it): a plan
+# that stages earlier records again reads them from there, not from the start of their dumps.
+RECORD_OFFSETS = pa.schema(
+    [("sha256", pa.string()), ("record_no", pa.int32()), ("byte_offset", pa.int64()), ("run_id", pa.string())]
+)
+
 # How often the texts the entity model read write a word (lower-cased) in lower case, and capitalised in
 # mid-sentence (a row per word and run): which one-word names are common words (see newsetl/entities.py).
 WORD_CASE = pa.schema(
@@ -178,6 +184,7 @@ TABLES: dict[str, pa.Schema] = {
     "furniture": FURNITURE,
     "edges": EDGES,
     "word_case": WORD_CASE,
+    "record_offsets": RECORD_OFFSETS,
     "near_index": NEAR_INDEX,
     "near_signatures": NEAR_SIGNATURES,
 }
@@ -187,7 +194,7 @@ PARTITIONS: dict[str, list[str]] = {"articles": ARTICLES_PARTITIONS}
 # A record finished in its extract batch: the article columns but its id and run, its captions, entities and
 # keywords, its LSH band keys and MinHash signature (100 little-endian uint32: the plan estimates a candidate
 # pair's similarity from them before reading texts), and the templates of the paragraphs at its head and its tail,
-# from which furniture is learned (newsetl/furniture.py).
+# from which furniture is learned (newsetl/furniture.py), and where the record starts in its dump.
 STAGED_ENTITY = pa.struct(
     [("entity", pa.string()), ("mention", pa.string()), ("label", pa.string()), ("mentions", pa.int32())]
 )
@@ -202,6 +209,7 @@ STAGED_RECORDS = pa.schema(
         ("minhash", pa.binary(400)),
         ("head", pa.list_(pa.string())),
         ("tail", pa.list_(pa.string())),
+        ("record_offset", pa.int64()),
     ]
 )
 STAGED_WORD_CASE = WORD_CASE.remove(WORD_CASE.get_field_index("run_id"))

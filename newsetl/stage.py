@@ -4,7 +4,7 @@ work files (records, quarantine, files, word case counts) for the plan."""
 import hashlib
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Set
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from newsetl.clean import DEFAULT_FURNITURE, clean_record
 from newsetl.enrich import describe, token_hashes, word_codes
 from newsetl.entities import CaseCounts, add_entities
 from newsetl.near import band_keys, shingles_of_hashes, signature, tokens_and_joins
-from newsetl.parse import read_dump
+from newsetl.parse import read_dump, read_record_at
 from newsetl.reasons import Reason
 from newsetl.records import CleanRecord, DumpFile, Rejected
 from newsetl.runtime import old_objects_left_alone, release_memory
@@ -25,7 +25,7 @@ from newsetl.schemas import STAGED_FILES, STAGED_QUARANTINE, STAGED_RECORDS, STA
 from newsetl.settings import Settings
 
 # Bump when parsing or cleaning changes what a batch stages, so cached batches are not reused.
-EXTRACT_VERSION = "10"
+EXTRACT_VERSION = "11"
 # Rows buffered before a row group is written: bounds memory whatever the size of a batch.
 FLUSH_ROWS = 1000
 # Articles tokenised and described at once: numpy counts the keywords of a hundred as fast per article as those
@@ -52,20 +52,36 @@ def furniture_for(settings: Settings, source: str) -> frozenset[str]:
     return DEFAULT_FURNITURE | {line.casefold() for line in extra}
 
 
-def extract_file(f: DumpFile, settings: Settings, only: Set[int] | None = None) -> Iterator[CleanRecord | Rejected]:
-    """Parse and clean one dump as a stream (of the records numbered `only`, when given); a bad file or record
-    becomes a Rejected, never an exception."""
+def extract_file(
+    f: DumpFile, settings: Settings, only: Mapping[int, int | None] | None = None
+) -> Iterator[CleanRecord | Rejected]:
+    """Parse and clean one dump as a stream; a bad file or record becomes a Rejected, never an exception.
+
+    With `only` ({record number: the byte offset it starts at, None when not known}), just those records: each
+    whose offset is known is read from there (see read_record_at), the others by reading the dump up to them."""
     furniture = furniture_for(settings, f.source)
-    wanted = None if only is None else set(only)
     try:
+        if only is None:
+            for item in read_dump(Path(f.path), max_record_bytes=settings.max_record_bytes):
+                yield item if isinstance(item, Rejected) else clean_record(item, furniture)
+            return
+        wanted = set()
+        for n, offset in sorted(only.items()):
+            found = None
+            if offset is not None:
+                found = read_record_at(Path(f.path), n, offset, max_record_bytes=settings.max_record_bytes)
+            if found is None:
+                wanted.add(n)
+            else:
+                yield found if isinstance(found, Rejected) else clean_record(found, furniture)
+        if not wanted:
+            return
         for item in read_dump(Path(f.path), max_record_bytes=settings.max_record_bytes):
-            if wanted is not None:
-                if not wanted:
-                    return  # records come in the order of their numbers: the rest of the dump is not wanted
-                if item.record_no not in wanted:
-                    continue
+            if not wanted:
+                return  # records come in the order of their numbers: the rest of the dump is not wanted
+            if item.record_no in wanted:
                 wanted.discard(item.record_no)
-            yield item if isinstance(item, Rejected) else clean_record(item, furniture)
+                yield item if isinstance(item, Rejected) else clean_record(item, furniture)
     except FileNotFoundError:
         yield Rejected(None, Reason.UNREADABLE, "the file disappeared while being ingested: drop it again")
 
@@ -132,11 +148,14 @@ class _Staged:
 
 @old_objects_left_alone()
 def stage_batch(
-    batch: list[DumpFile], settings: Settings, target: Path, only: Mapping[str, Set[int]] | None = None
+    batch: list[DumpFile],
+    settings: Settings,
+    target: Path,
+    only: Mapping[str, Mapping[int, int | None]] | None = None,
 ) -> Counter[str]:
     """Write records.parquet, quarantine.parquet, files.parquet and case_counts.parquet (the case of the words
     the entity model read, see word_case_of) of a batch into `target`, atomically. With `only`, just the records
-    it numbers for each file (a plan staging earlier records again) are read past their parsing."""
+    it numbers for each file (a plan staging earlier records again), as extract_file reads them."""
     counts: Counter[str] = Counter()
     if target.is_dir():
         return counts
@@ -151,7 +170,7 @@ def stage_batch(
         zone = settings.zone_of(f.source)
         kept = 0
         rejected: list[Rejected] = []
-        for item in extract_file(f, settings, None if only is None else only.get(f.source_file, set())):
+        for item in extract_file(f, settings, None if only is None else only.get(f.source_file, {})):
             if isinstance(item, Rejected):
                 rejected.append(item)
                 quarantine.add(

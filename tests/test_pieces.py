@@ -2,6 +2,7 @@
 and a run that dies between pieces is finished by the next one without planning any record twice."""
 
 import random
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -92,8 +93,14 @@ def test_a_plan_stages_again_only_the_records_it_wants(tmp_path: Path) -> None:
     (f,) = write_dumps(settings, {"a.txt": dump(12)})
     whole, some = tmp_path / "whole", tmp_path / "some"
     stage_batch([f], settings, whole)
-    stage_batch([f], settings, some, only={f.source_file: {2, 5}})
+    stage_batch([f], settings, some, only={f.source_file: {2: None, 5: None}})
     picked = pq.read_table(some / "records.parquet").to_pylist()
     assert [r["record_no"] for r in picked] == [2, 5]
     rows = {r["record_no"]: r for r in pq.read_table(whole / "records.parquet").to_pylist()}
     assert picked == [rows[2], rows[5]]  # staged as they were the first time
+    # Read from where the first staging found them, or (an offset where no record starts) from the start.
+    inside, past = rows[3]["record_offset"] - 10, Path(f.path).stat().st_size
+    for offsets in ({2: rows[2]["record_offset"], 5: rows[5]["record_offset"]}, {2: inside, 5: past}):
+        shutil.rmtree(some)
+        stage_batch([f], settings, some, only={f.source_file: offsets})
+        assert pq.read_table(some / "records.parquet").to_pylist() == [rows[2], rows[5]]
