@@ -242,7 +242,9 @@ def stage_texts(
     an article}): their staged rows and the texts all of whose copies are among them.
 
     Only a dump still in the raw root as it was ingested is staged again; a text with a copy that is not keeps
-    its decision, and none of its copies is returned."""
+    its decision, and none of its copies is returned. A record `record_offsets` knows is read from where it
+    starts; one it does not (a gzip or UTF-16 dump, or one ingested before the table was kept) from its dump's
+    start."""
     names = sorted({f for f, _ in wanted})
     files = query(
         settings,
