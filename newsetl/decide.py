@@ -2,11 +2,15 @@
 for each text (exact copies), which version of each coded story wins (revisions), and, once the near pairs are
 found (newsetl/near_pairs.py), every record's fate and the article it points to."""
 
+from pathlib import Path
+
 import duckdb
 import pyarrow as pa
 
 from newsetl.settings import Settings
 from newsetl.tables import (
+    parquet_sql,
+    sql_literal,
     table_sql,
 )
 
@@ -156,22 +160,35 @@ CREATE TEMP TABLE dups AS
 
 
 def load_keys(
-    con: duckdb.DuckDBPyConnection, run_sql: str, settings: Settings, redecided: set[str], recleaned: set[str]
+    con: duckdb.DuckDBPyConnection,
+    run_sql: str,
+    settings: Settings,
+    redecided: set[str],
+    recleaned: set[str],
+    matched: tuple[str, list[Path], Path],
 ) -> None:
     """Load the run's keys (`run`, `run_bands`) and the history they match (`hist`, `copies`, `cand_hist`).
     The earlier duplicates of the `redecided` texts and the `recleaned` articles are in the run itself, staged
     again (newsetl/plan.py, `restage` and `reclean`).
 
-    Only key columns and band keys are read: no body of the history is read or hashed again."""
+    `matched` is (the records of the run not matched to the history's band keys yet, the work files holding the
+    matches of the others, the work file to write these records' matches to): a plan's later round matches only
+    the records it added. Only key columns and band keys are read: no body of the history is read or hashed
+    again."""
     con.register("redecided_hashes", pa.table({"content_hash": pa.array(sorted(redecided), pa.string())}))
     con.register("recleaned_ids", pa.table({"article_id": pa.array(sorted(recleaned), pa.string())}))
     keys = "pos, source, story_code, content_hash, published_at, source_file, record_no, title"
     con.execute(f"CREATE TEMP TABLE run AS SELECT {keys} FROM {run_sql}")
     con.execute(f"CREATE TEMP TABLE run_bands AS SELECT 'r' || pos AS node, unnest(bands) AS band_key FROM {run_sql}")
+    unmatched, earlier, target = matched
     con.execute(
         f"""CREATE TEMP TABLE cand_hist AS SELECT DISTINCT b.node, i.article_id
-            FROM run_bands b JOIN {table_sql(settings, "near_index")} i USING (band_key)"""
+            FROM (SELECT 'r' || pos AS node, unnest(bands) AS band_key FROM {unmatched}) b
+            JOIN {table_sql(settings, "near_index")} i USING (band_key)"""
     )
+    con.execute(f"COPY cand_hist TO {sql_literal(str(target))} (FORMAT parquet)")
+    if earlier:
+        con.execute(f"INSERT INTO cand_hist SELECT * FROM {parquet_sql(earlier)}")
     con.execute(
         f"""CREATE TEMP TABLE copies AS SELECT {DUP_COLUMNS}, duplicate_of
             FROM {table_sql(settings, "duplicates")} d

@@ -100,10 +100,15 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     # decisions touch no such copy.
     checked: dict[frozenset[str], float | None] = {}
     estimated: list[Path] = []
+    matched: list[Path] = []  # each round's matches of the finals it added to the history's band keys
+    covered = 0  # the finals whose matches are in `matched`
     while True:
         con = connect(settings)
         final_sql = parquet_sql(finals) if finals else scan_sql([], FINAL)
-        load_keys(con, final_sql, settings, redecided, recleaned)
+        unmatched = parquet_sql(finals[covered:]) if finals[covered:] else scan_sql([], FINAL)
+        matched.append(tmp / f"matched-{len(matched):03d}.parquet")
+        load_keys(con, final_sql, settings, redecided, recleaned, (unmatched, matched[:-1], matched[-1]))
+        covered = len(finals)
         con.execute(DECIDE_SQL)
         find_pairs(con)
         near, pair_counts = decide_near(con, finals, settings, checked, estimated)
@@ -150,7 +155,7 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     pq.write_table(with_run_columns([learning.edges], EDGES, run_id), part_path(tmp, "edges", 0))
     pq.write_table(with_run_columns([word_case_of(staged)], WORD_CASE, run_id), part_path(tmp, "word_case", 0))
     pq.write_table(with_run_columns([offsets_of(staged)], RECORD_OFFSETS, run_id), part_path(tmp, "record_offsets", 0))
-    for f in [*finals, *estimated]:
+    for f in [*finals, *estimated, *matched]:
         f.unlink()
     release_memory()
     reasons = Counter(quarantined.column("reason").to_pylist())
@@ -243,7 +248,7 @@ def stage_texts(
 
     Only a dump still in the raw root as it was ingested is staged again; a text with a copy that is not keeps
     its decision, and none of its copies is returned. A record `record_offsets` knows is read from where it
-    starts; one it does not (a gzip or UTF-16 dump, or one ingested before the table was kept) from its dump's
+    starts; one it does not (a UTF-16 dump, or one ingested before the table was kept) from its dump's
     start."""
     names = sorted({f for f, _ in wanted})
     files = query(
@@ -284,7 +289,7 @@ def stage_texts(
 
 
 def offsets_of(staged: list[Path]) -> pa.Table:
-    """Where the staged records of plain UTF-8 dumps start in them (RECORD_OFFSETS but the run)."""
+    """Where the staged records of UTF-8 dumps start in them (RECORD_OFFSETS but the run)."""
     parts = []
     for d in staged:
         t = pq.read_table(d / "records.parquet", columns=["file_sha256", "record_no", "record_offset"])
