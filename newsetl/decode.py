@@ -20,7 +20,7 @@ _MAX_CONTROL_SHARE = 0.10
 _MAX_STRAY_NULS = 2
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
 _CONTROL_CHARS_RE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
-_GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
 
 
 _CP1252 = tuple(bytes([b]).decode("cp1252") if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else chr(b) for b in range(256))
@@ -55,7 +55,7 @@ class LineSource:
                 yield from _byte_lines(self._stream, self._hold)
             else:
                 yield from _utf16_lines(self._stream, self._encoding, self._hold)
-        except _GZIP_ERRORS as exc:
+        except GZIP_ERRORS as exc:
             self.damage = exc
 
 
@@ -126,7 +126,7 @@ def sniff(path: Path) -> bytes:
                     break
                 chunks.append(chunk)
                 got += len(chunk)
-        except _GZIP_ERRORS:
+        except GZIP_ERRORS:
             pass  # the streaming pass meets the damage again and reports it with the records
     return b"".join(chunks)
 
@@ -172,6 +172,6 @@ def gzip_damage(path: Path) -> Exception | None:
     try:
         with gzip.open(path, "rb") as stream:
             stream.read(1)
-    except _GZIP_ERRORS as exc:
+    except GZIP_ERRORS as exc:
         return exc
     return None

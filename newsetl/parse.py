@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsetl.decode import Line, LineSource, encoding_of, gzip_damage, open_dump, sniff
+from newsetl.decode import GZIP_ERRORS, Line, LineSource, encoding_of, gzip_damage, open_dump, sniff
 from newsetl.reasons import Reason
 from newsetl.records import RawRecord, Rejected
 
@@ -180,7 +180,7 @@ def _parse_lines(
     source: LineSource, max_record_bytes: int, *, first: int = 0, start: int | None = None
 ) -> Iterator[RawRecord | Rejected]:
     """Split decoded lines into records, numbered from `first`; whole-file problems become a single Rejected.
-    With `start`, the byte position of the first line (lines of a plain UTF-8 file, whose sizes are exact),
+    With `start`, the byte position of the first line (lines of a UTF-8 file, whose sizes are exact),
     each record carries the byte offset of its first line."""
     la = _Lookahead(iter(source))
     line_no = 0
@@ -298,21 +298,23 @@ def read_dump(path: Path, *, max_record_bytes: int = 4_000_000) -> Iterator[RawR
     with open_dump(path) as stream:
         if bom:
             stream.read(bom)
-        # Only a plain UTF-8 file's records get offsets: a gzip stream cannot be entered in the middle, and a
-        # UTF-16 line's size in bytes is not known exactly once decoded.
-        seekable = encoding == "utf-8" and not path.name.lower().endswith(".gz")
+        # Only a UTF-8 file's records get offsets (in a gzip file, in its decompressed bytes): a UTF-16 line's
+        # size in bytes is not known exactly once decoded.
         source = LineSource(stream, encoding, max_record_bytes)
-        yield from _parse_lines(source, max_record_bytes, start=bom if seekable else None)
+        yield from _parse_lines(source, max_record_bytes, start=bom if encoding == "utf-8" else None)
 
 
 def read_record_at(path: Path, record_no: int, offset: int, *, max_record_bytes: int) -> RawRecord | Rejected | None:
-    """Record `record_no` of a plain UTF-8 dump, read from the byte `offset` where a full read found it (see
+    """Record `record_no` of a UTF-8 dump, read from the byte `offset` where a full read found it (see
     read_dump) without parsing the records before it; None when no record starts there.
 
     It parses as in the full read: the record's header is recognised from the lines after it, and it ends
-    where the next record starts."""
-    with open(path, "rb", buffering=1 << 16) as stream:
-        stream.seek(offset)
+    where the next record starts. A gzip file is decompressed up to the offset, not parsed."""
+    with open_dump(path) as stream:
+        try:
+            stream.seek(offset)
+        except GZIP_ERRORS:
+            return None  # the archive ends early: the full read says how
         source = LineSource(stream, "utf-8", max_record_bytes)
         for item in _parse_lines(source, max_record_bytes, first=record_no, start=offset):
             return item if item.record_no == record_no and not source.damage else None

@@ -27,7 +27,7 @@ class RawRecord:
     title: str  # the title line as written ("" when missing)
     story_code: str | None  # the code after "Story Code :", None when missing
     lines: list[str] = field(default_factory=list)  # every line after the header: captions, body, trailer
-    offset: int | None = None  # the byte its number line starts at, in a plain UTF-8 dump (None in others)
+    offset: int | None = None  # the byte its number line starts at, in a UTF-8 dump, decompressed (None in UTF-16)
 
 
 @dataclass(frozen=True, slots=True)

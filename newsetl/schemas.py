@@ -160,8 +160,8 @@ EDGES = pa.schema(
     ]
 )
 
-# Where each record of a plain UTF-8 dump starts (by the dump's SHA-256 and the record's position in it): a plan
-# that stages earlier records again reads them from there, not from the start of their dumps.
+# Where each record of a UTF-8 dump starts, in its decompressed bytes (by the dump's SHA-256 and the record's
+# position in it): a plan that stages earlier records again reads them from there, not from their dumps' start.
 RECORD_OFFSETS = pa.schema(
     [("sha256", pa.string()), ("record_no", pa.int32()), ("byte_offset", pa.int64()), ("run_id", pa.string())]
 )

@@ -25,7 +25,7 @@ from newsetl.schemas import STAGED_FILES, STAGED_QUARANTINE, STAGED_RECORDS, STA
 from newsetl.settings import Settings
 
 # Bump when parsing or cleaning changes what a batch stages, so cached batches are not reused.
-EXTRACT_VERSION = "11"
+EXTRACT_VERSION = "12"
 # Rows buffered before a row group is written: bounds memory whatever the size of a batch.
 FLUSH_ROWS = 1000
 # Articles tokenised and described at once: numpy counts the keywords of a hundred as fast per article as those

@@ -488,7 +488,14 @@ def test_a_cut_archive_keeps_what_came_before_the_cut(
     data, _ = encode(dump, encoding, "\n")
     archive = gzip.compress(data)
     s = settings_for(tmp_path)
-    whole = list(extract_file(dump_file(write(tmp_path, archive, "whole.txt.gz"), tmp_path), s))
+    whole_path = write(tmp_path, archive, "whole.txt.gz")
+    whole = list(extract_file(dump_file(whole_path, tmp_path), s))
+    # A record of a UTF-8 archive read from where it starts in the decompressed bytes is the one read in full.
+    for item in read_dump(whole_path):
+        if isinstance(item, RawRecord):
+            assert (item.offset is None) == encoding.startswith("utf-16")
+            if item.offset is not None:
+                assert read_record_at(whole_path, item.record_no, item.offset, max_record_bytes=4_000_000) == item
     path = write(tmp_path, archive[: max(int(cut * len(archive)), 1)], "cut.txt.gz")  # 0 bytes: an empty file
     items = list(extract_file(dump_file(path, tmp_path), s))
     check_items(items)
