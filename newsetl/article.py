@@ -5,9 +5,9 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from newsetl.clean import fold_typography
-from newsetl.enrich import keywords
-from newsetl.furniture import edge_templates, strip_edges
-from newsetl.near import band_keys, shingles, signature
+from newsetl.enrich import keywords_batch
+from newsetl.furniture import HEAD, TAIL, Learned, edge_templates, strip_edges
+from newsetl.near import band_keys, shingles, signature, tokens_and_joins
 from newsetl.records import CleanRecord
 
 PARAGRAPH_BREAK = "\n\n"
@@ -75,20 +75,32 @@ def article_row(record: CleanRecord, source: str, source_file: str, file_sha256:
     }
 
 
-def strip_learned(row: dict[str, Any], head: frozenset[str], tail: frozenset[str]) -> dict[str, Any] | None:
-    """The row with learned furniture cut from both ends of its body, and what is computed from the text made
-    again (counts, hash, signature, keywords); None when nothing but furniture was left."""
-    paragraphs = row["body"].split(PARAGRAPH_BREAK)
-    start, end = strip_edges(paragraphs, head, tail)
-    if start == end:
-        return None
-    kept = paragraphs[start:end]
-    minhash = signature(shingles(article_text(row["title"], PARAGRAPH_BREAK.join(kept))))
-    return {
-        **row,
-        **body_columns(row["title"], kept),
-        "furniture_removed": [*row["furniture_removed"], *paragraphs[:start], *paragraphs[end:]],
-        "bands": band_keys(minhash),
-        "minhash": minhash.astype("<u4").tobytes(),
-        "keywords": keywords(row["title"], PARAGRAPH_BREAK.join(kept)),
-    }
+def strip_learned(rows: list[dict[str, Any]], learned: Learned) -> list[dict[str, Any] | None]:
+    """Each row with the furniture its source learned cut from both ends of its body, and what is computed from
+    the text made again (counts, hash, signature, keywords: those of all the rows at once); None for a row left
+    with nothing but furniture."""
+    nothing: frozenset[str] = frozenset()
+    stripped: list[dict[str, Any] | None] = []
+    for row in rows:
+        paragraphs = row["body"].split(PARAGRAPH_BREAK)
+        source = row["source"]
+        start, end = strip_edges(paragraphs, learned.get((source, HEAD), nothing), learned.get((source, TAIL), nothing))
+        if start == end:
+            stripped.append(None)
+            continue
+        kept = paragraphs[start:end]
+        minhash = signature(shingles(article_text(row["title"], PARAGRAPH_BREAK.join(kept))))
+        stripped.append(
+            {
+                **row,
+                **body_columns(row["title"], kept),
+                "furniture_removed": [*row["furniture_removed"], *paragraphs[:start], *paragraphs[end:]],
+                "bands": band_keys(minhash),
+                "minhash": minhash.astype("<u4").tobytes(),
+            }
+        )
+    done = [row for row in stripped if row is not None]
+    found = keywords_batch([tokens_and_joins(r["title"]) for r in done], [tokens_and_joins(r["body"]) for r in done])
+    for row, terms in zip(done, found, strict=True):
+        row["keywords"] = terms
+    return stripped

@@ -94,10 +94,8 @@ def finish_batch(
     if not pc.any(hit).as_py():
         return t.select(FINAL.names), []
     fixed, rejected = [], []
-    nothing: frozenset[str] = frozenset()
-    for row in t.filter(hit).to_pylist():
-        source = row["source"]
-        kept = strip_learned(row, learned.get((source, HEAD), nothing), learned.get((source, TAIL), nothing))
+    rows = t.filter(hit).to_pylist()
+    for row, kept in zip(rows, strip_learned(rows, learned), strict=True):
         if kept is None:
             rejected.append(
                 {

@@ -138,15 +138,16 @@ def likely_pairs(
     if not total:
         return 0, []
     kept: list[tuple[str, str]] = []
-    con.execute("CREATE OR REPLACE TEMP VIEW fresh_pairs AS SELECT * FROM pairs")
-    if estimated:
+    if not estimated:
+        con.execute("CREATE TEMP VIEW fresh_pairs AS SELECT * FROM pairs")
+    else:
         close = [(min(pair), max(pair)) for pair in checked]  # (a frozenset of one node is a pair of it with itself)
         close += [(b, a) for a, b in close]
         con.register("close_before", pa.table({"a": [a for a, _ in close], "b": [b for _, b in close]}))
         kept += con.execute("SELECT a, b FROM pairs SEMI JOIN close_before USING (a, b)").fetchall()
+        # A table, not a view: the anti-join is read four times below.
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW fresh_pairs AS SELECT * FROM pairs ANTI JOIN {parquet_sql(estimated)} "
-            "USING (a, b)"
+            f"CREATE TEMP TABLE fresh_pairs AS SELECT * FROM pairs ANTI JOIN {parquet_sql(estimated)} USING (a, b)"
         )
     ((published,),) = con.execute(
         "SELECT count(DISTINCT CASE WHEN starts_with(a, 'h') THEN a WHEN starts_with(b, 'h') THEN b END) "

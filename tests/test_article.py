@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from newsetl.article import article_row, content_hash, strip_learned, to_utc
+from newsetl.enrich import keywords
 from newsetl.records import CleanRecord
 from newsetl.settings import Settings
 
@@ -46,14 +47,16 @@ def test_a_date_near_midnight_moves_to_the_utc_month() -> None:
 def test_strip_learned_recomputes_the_row() -> None:
     row = article_row(RECORD, "presstv", "presstv/a.txt", "ab" * 32, ZoneInfo("UTC"))
     row |= {"bands": [], "minhash": b""}  # as the extract step adds them, from the text before stripping
-    stripped = strip_learned(row, frozenset(), frozenset({"comment now"}))
+    learned = {("presstv", "tail"): frozenset({"comment now"})}
+    (stripped,) = strip_learned([row], learned)
     assert stripped is not None
     assert stripped["body"] == "One two three.\n\nFour five."
     assert stripped["word_count"] == 5 and stripped["paragraph_count"] == 2
     assert stripped["content_hash"] == content_hash("Title", stripped["body"])
     assert stripped["furniture_removed"] == ["Comment now"]
     assert stripped["bands"] != row["bands"] and stripped["minhash"] != row["minhash"]
-    assert strip_learned({**row, "body": "Comment now"}, frozenset(), frozenset({"comment now"})) is None
+    assert stripped["keywords"] == keywords("Title", stripped["body"])
+    assert strip_learned([{**row, "body": "Comment now"}], learned) == [None]
 
 
 def test_an_unknown_time_zone_is_refused_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
