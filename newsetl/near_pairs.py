@@ -2,11 +2,9 @@
 and only the few of the history a candidate names), and decided: a light edit of an earlier surviving text is a
 near copy of it."""
 
-import multiprocessing
 import os
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import ExitStack
+from concurrent.futures import Executor, Future
 from pathlib import Path
 
 import duckdb
@@ -25,7 +23,6 @@ from newsetl.near import (
     shingles,
     signature,
 )
-from newsetl.runtime import FORKSERVER, start_worker_server
 from newsetl.schemas import (
     ARTICLES,
     PARTITIONS,
@@ -194,12 +191,9 @@ def likely_pairs(
 VERIFY_BLOCK = 1000
 # From this many blocks on, a helper process checks blocks too: below it, starting one costs more than it saves.
 VERIFY_HELPER_BLOCKS = 4
-# The helper is forked from the server the extract workers came from, which has imported the near-duplicate code
-# (see newsetl.runtime), so it is ready at once; it holds up to HELPER_QUEUE blocks, so it never waits for this
-# process: a fresh interpreter holding one block would check half as many (docs/performance.md).
-# (Not a fork of this process, whose DuckDB threads may hold locks; "spawn" where there is no fork server.)
+# The helper (newsetl.runtime.helper_process) holds up to HELPER_QUEUE blocks, so it never waits for this
+# process: one holding a single block would check half as many (docs/performance.md).
 HELPER_QUEUE = 2
-HELPER_START = "forkserver" if FORKSERVER else "spawn"
 
 
 def component_blocks(pairs: list[tuple[str, str]], size: int) -> dict[str, int]:
@@ -233,13 +227,17 @@ def component_blocks(pairs: list[tuple[str, str]], size: int) -> dict[str, int]:
 
 
 def verify_pairs(
-    con: duckdb.DuckDBPyConnection, finals: list[Path], likely: list[tuple[str, str]], settings: Settings
+    con: duckdb.DuckDBPyConnection,
+    finals: list[Path],
+    likely: list[tuple[str, str]],
+    settings: Settings,
+    helper: Executor | None = None,
 ) -> dict[str, dict[str, float]]:
     """The exact check of the likely pairs: node -> {similar node: similarity}.
 
     Texts are read once, in blocks of connected pairs (DuckDB sorts them by block, spilling to disk), and each
     block's texts are fingerprinted, checked and dropped before the next: memory does not grow with the number
-    of pairs a run has. With many blocks, a helper process checks a block whenever it has room for one
+    of pairs a run has. With many blocks, the plan's `helper` process checks a block whenever it has room for one
     (HELPER_QUEUE): fingerprinting is Python, and would leave the machine's other core idle. The pairs found do
     not depend on who checked them."""
     if not likely:
@@ -261,36 +259,33 @@ def verify_pairs(
         "ORDER BY v.block"
     )
     found: list[tuple[str, str, float]] = []
-    with ExitStack() as stack:
+    if len(pairs_of) < VERIFY_HELPER_BLOCKS or (os.cpu_count() or 1) < 2:
         helper = None
-        if len(pairs_of) >= VERIFY_HELPER_BLOCKS and (os.cpu_count() or 1) > 1:
-            start_worker_server()  # (running since the extract, unless this process has extracted nothing)
-            helper = stack.enter_context(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(HELPER_START)))
-        handed: list[Future[list[tuple[str, str, float]]]] = []
+    handed: list[Future[list[tuple[str, str, float]]]] = []
 
-        def check(block: int, texts: dict[str, str]) -> None:
-            if helper is not None:
-                for future in [f for f in handed if f.done()]:
-                    found.extend(future.result())
-                    handed.remove(future)
-                if len(handed) < HELPER_QUEUE:  # the helper has room: it takes this block
-                    handed.append(helper.submit(near_in_block, texts, pairs_of.get(block, []), settings.near_threshold))
-                    return
-            found.extend(near_in_block(texts, pairs_of.get(block, []), settings.near_threshold))
+    def check(block: int, texts: dict[str, str]) -> None:
+        if helper is not None:
+            for future in [f for f in handed if f.done()]:
+                found.extend(future.result())
+                handed.remove(future)
+            if len(handed) < HELPER_QUEUE:  # the helper has room: it takes this block
+                handed.append(helper.submit(near_in_block, texts, pairs_of.get(block, []), settings.near_threshold))
+                return
+        found.extend(near_in_block(texts, pairs_of.get(block, []), settings.near_threshold))
 
-        texts: dict[str, str] = {}
-        current = -1
-        while chunk := result.fetchmany(1000):
-            for block, node, title, body in chunk:
-                if block != current:
-                    if texts:
-                        check(current, texts)
-                    texts, current = {}, block
-                texts[node] = article_text(title, body)
-        if texts:
-            check(current, texts)
-        for future in handed:
-            found.extend(future.result())
+    texts: dict[str, str] = {}
+    current = -1
+    while chunk := result.fetchmany(1000):
+        for block, node, title, body in chunk:
+            if block != current:
+                if texts:
+                    check(current, texts)
+                texts, current = {}, block
+            texts[node] = article_text(title, body)
+    if texts:
+        check(current, texts)
+    for future in handed:
+        found.extend(future.result())
     edges: dict[str, dict[str, float]] = {}
     for a, b, similarity in found:
         edges.setdefault(a, {})[b] = similarity
@@ -304,6 +299,7 @@ def decide_near(
     settings: Settings,
     checked: dict[frozenset[str], float | None],
     estimated: list[Path],
+    helper: Executor | None = None,
 ) -> tuple[pa.Table, dict[str, int]]:
     """Verify the LSH candidate pairs and decide near copies: returns (node, target, similarity) and counts of
     the pairs at each step.
@@ -324,7 +320,7 @@ def decide_near(
     if not candidates:
         return empty, {}
     fresh = [(a, b) for a, b in likely if frozenset((a, b)) not in checked]
-    found_now = verify_pairs(con, finals, fresh, settings)
+    found_now = verify_pairs(con, finals, fresh, settings, helper)
     for a, b in fresh:
         checked[frozenset((a, b))] = found_now.get(a, {}).get(b)
     edges: dict[str, dict[str, float]] = {}

@@ -9,7 +9,7 @@ memory stays flat however many records a run holds, and bodies never leave their
 import json
 import shutil
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from newsetl.finish import (
 )
 from newsetl.near_pairs import decide_near
 from newsetl.records import DumpFile
-from newsetl.runtime import release_memory
+from newsetl.runtime import helper_process, release_memory
 from newsetl.schemas import (
     ARTICLES,
     CAPTIONS,
@@ -56,6 +56,7 @@ from newsetl.schemas import (
 from newsetl.settings import Settings
 from newsetl.stage import stage_batch, word_case_of
 from newsetl.tables import (
+    ROW_GROUP_ROWS,
     committed_seq,
     connect,
     duckdb_type,
@@ -89,40 +90,43 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
         finals.extend(finished)
 
     # 1. The run's records, and the earlier ones that a change of their source's furniture cuts differently,
-    # staged again from their dumps with every record decided against them.
-    finish(staged)
-    recleaned, redecided, again = reclean(settings, learning.concerned, tmp / "recleaned")
-    if again is not None:
-        finish([again])
+    # staged again from their dumps (on a helper, while this process finishes the run's records) with every
+    # record decided against them.
+    with helper_process() as helper, ThreadPoolExecutor(1) as side:
+        recleaning = side.submit(reclean, settings, learning.concerned, tmp / "recleaned", helper)
+        finish(staged)
+        recleaned, redecided, again = recleaning.result()
+        if again is not None:
+            finish([again])
 
-    # 2. Decide against the history. A near copy an earlier run held back is decided again, staged anew from its
-    # dump, when this run gives its story a version or displaces the article it was held against: until the
-    # decisions touch no such copy.
-    checked: dict[frozenset[str], float | None] = {}
-    estimated: list[Path] = []
-    matched: list[Path] = []  # each round's matches of the finals it added to the history's band keys
-    covered = 0  # the finals whose matches are in `matched`
-    while True:
-        con = connect(settings)
-        final_sql = parquet_sql(finals) if finals else scan_sql([], FINAL)
-        unmatched = parquet_sql(finals[covered:]) if finals[covered:] else scan_sql([], FINAL)
-        matched.append(tmp / f"matched-{len(matched):03d}.parquet")
-        load_keys(con, final_sql, settings, redecided, recleaned, (unmatched, matched[:-1], matched[-1]))
-        covered = len(finals)
-        con.execute(DECIDE_SQL)
-        find_pairs(con)
-        near, pair_counts = decide_near(con, finals, settings, checked, estimated)
-        con.register("near_found", near)
-        con.execute("CREATE TEMP TABLE near AS SELECT * FROM near_found")
-        con.execute(OUTCOME_SQL)
-        again, texts = restage(con, settings, redecided, tmp / f"redecided-{len(redecided):08d}")
-        if again is None:
-            break
-        estimated.append(tmp / f"estimated-{len(estimated):03d}.parquet")
-        con.execute(f"COPY (SELECT a, b FROM pairs) TO {sql_literal(str(estimated[-1]))} (FORMAT parquet)")
-        con.close()
-        redecided |= texts
-        finish([again])
+        # 2. Decide against the history. A near copy an earlier run held back is decided again, staged anew from
+        # its dump, when this run gives its story a version or displaces the article it was held against: until
+        # the decisions touch no such copy.
+        checked: dict[frozenset[str], float | None] = {}
+        estimated: list[Path] = []
+        matched: list[Path] = []  # each round's matches of the finals it added to the history's band keys
+        covered = 0  # the finals whose matches are in `matched`
+        while True:
+            con = connect(settings)
+            final_sql = parquet_sql(finals) if finals else scan_sql([], FINAL)
+            unmatched = parquet_sql(finals[covered:]) if finals[covered:] else scan_sql([], FINAL)
+            matched.append(tmp / f"matched-{len(matched):03d}.parquet")
+            load_keys(con, final_sql, settings, redecided, recleaned, (unmatched, matched[:-1], matched[-1]))
+            covered = len(finals)
+            con.execute(DECIDE_SQL)
+            find_pairs(con)
+            near, pair_counts = decide_near(con, finals, settings, checked, estimated, helper)
+            con.register("near_found", near)
+            con.execute("CREATE TEMP TABLE near AS SELECT * FROM near_found")
+            con.execute(OUTCOME_SQL)
+            again, texts = restage(con, settings, redecided, tmp / f"redecided-{len(redecided):08d}", helper)
+            if again is None:
+                break
+            estimated.append(tmp / f"estimated-{len(estimated):03d}.parquet")
+            con.execute(f"COPY (SELECT a, b FROM pairs) TO {sql_literal(str(estimated[-1]))} (FORMAT parquet)")
+            con.close()
+            redecided |= texts
+            finish([again])
 
     # 3. Write every row the run commits.
     try:
@@ -152,9 +156,11 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
     pq.write_table(files, part_path(tmp, "files", 0))
     pq.write_table(quarantined, part_path(tmp, "quarantine", 0))
     pq.write_table(learning.furniture, part_path(tmp, "furniture", 0))
-    pq.write_table(with_run_columns([learning.edges], EDGES, run_id), part_path(tmp, "edges", 0))
-    pq.write_table(with_run_columns([word_case_of(staged)], WORD_CASE, run_id), part_path(tmp, "word_case", 0))
-    pq.write_table(with_run_columns([offsets_of(staged)], RECORD_OFFSETS, run_id), part_path(tmp, "record_offsets", 0))
+    # In row groups of the tables' size: the commit reads a part a row group at a time, and a run's edges are
+    # several rows a record.
+    for name, rows, schema in (("edges", learning.edges, EDGES), ("word_case", word_case_of(staged), WORD_CASE),
+                               ("record_offsets", offsets_of(staged), RECORD_OFFSETS)):  # fmt: skip
+        pq.write_table(with_run_columns([rows], schema, run_id), part_path(tmp, name, 0), row_group_size=ROW_GROUP_ROWS)
     for f in [*finals, *estimated, *matched]:
         f.unlink()
     release_memory()
@@ -188,14 +194,14 @@ def build_plan(staged_dirs: list[str], settings: Settings, run_id: str, target: 
 
 
 def restage(
-    con: duckdb.DuckDBPyConnection, settings: Settings, redecided: set[str], target: Path
+    con: duckdb.DuckDBPyConnection, settings: Settings, redecided: set[str], target: Path, helper: Executor
 ) -> tuple[Path | None, set[str]]:
     """Stage again, into `target`, the earlier duplicates whose decision the outcome reopens (see REOPENED_SQL),
     with every copy of their texts: returns the folder (None when nothing is reopened) and the texts' hashes."""
     reopened = con.execute(REOPENED_SQL.format(dups=table_sql(settings, "duplicates"))).fetchall()
     if not reopened:
         return None, set()
-    rows, texts = stage_texts(settings, {(f, n): h for f, n, h in reopened}, target)
+    rows, texts = stage_texts(settings, {(f, n): h for f, n, h in reopened}, target, helper)
     if not texts:
         return None, set()
     pq.write_table(rows, target / "records.parquet", compression="zstd")
@@ -203,7 +209,7 @@ def restage(
 
 
 def reclean(
-    settings: Settings, concerned: list[tuple[str, int]], target: Path
+    settings: Settings, concerned: list[tuple[str, int]], target: Path, helper: Executor
 ) -> tuple[set[str], set[str], Path | None]:
     """Stage again, into `target`, the earlier records `concerned` that are published articles or duplicates,
     with every copy of the duplicates' texts and every duplicate of the articles: returns the articles' ids
@@ -231,7 +237,7 @@ def reclean(
     wanted |= {(f, n): h for f, n, h in zip(*copies.to_pydict().values(), strict=True)}
     if not wanted:
         return set(), set(), None
-    rows, texts = stage_texts(settings, wanted, target)
+    rows, texts = stage_texts(settings, wanted, target, helper)
     if not rows.num_rows:
         return set(), set(), None
     found = set(zip(rows["source_file"].to_pylist(), rows["record_no"].to_pylist(), strict=True))
@@ -241,7 +247,7 @@ def reclean(
 
 
 def stage_texts(
-    settings: Settings, wanted: dict[tuple[str, int], str | None], target: Path
+    settings: Settings, wanted: dict[tuple[str, int], str | None], target: Path, helper: Executor
 ) -> tuple[pa.Table, set[str]]:
     """Stage again the records `wanted` ({(source_file, record_no): the hash of the text it is a copy of, None for
     an article}): their staged rows and the texts all of whose copies are among them.
@@ -277,7 +283,7 @@ def stage_texts(
     numbers: dict[str, dict[int, int | None]] = {}
     for f, n in wanted:
         numbers.setdefault(f, {})[n] = where.get((recorded.get(f), n))
-    stage_batch(dumps, settings, target / "staged", only=numbers)
+    helper.submit(stage_batch, dumps, settings, target / "staged", numbers).result()
     rows = pq.read_table(target / "staged" / "records.parquet")
     shutil.rmtree(target / "staged")
     keys = list(zip(rows["source_file"].to_pylist(), rows["record_no"].to_pylist(), strict=True))

@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from multiprocessing import forkserver
 
@@ -46,6 +47,15 @@ def stop_worker_server() -> None:
     if pid is not None:
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def helper_process() -> ProcessPoolExecutor:
+    """A process for the plan's Python-bound work (checking near pairs, staging earlier records again), forked
+    from the worker server, which has imported that code: ready at once, it uses the machine's other core, and
+    the models it loads leave with it instead of staying in the flow's process. Not a fork of this process,
+    whose DuckDB threads may hold locks; "spawn" where there is no fork server."""
+    start_worker_server()  # (running since the extract, unless this process has extracted nothing)
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver" if FORKSERVER else "spawn"))
 
 
 def release_memory() -> None:
